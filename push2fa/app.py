@@ -1,0 +1,164 @@
+"""The application factory: settings, extensions, blueprints, errors, security headers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from quart import Quart, Response, current_app, g, render_template, request
+from quart_auth import QuartAuth
+from werkzeug.exceptions import HTTPException
+
+from push2fa import accounts, services
+from push2fa.assets import init_assets
+from push2fa.config import PROJECT_ROOT, Settings, load_settings
+from push2fa.forms import csrf_token
+from push2fa.logs import configure_logging
+
+log = logging.getLogger("push2fa.request")
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
+    """Build a push2fa app. `overrides` replaces settings by attribute name (tests)."""
+    settings = load_settings(overrides=overrides)
+    configure_logging(settings.log_level)
+    app = Quart(
+        "push2fa",
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    _configure(app, settings)
+    QuartAuth(app)
+    init_assets(app)
+    app.add_template_global(csrf_token, "csrf_token")
+    services.init_app(app, settings)
+    accounts.init_app(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    app.after_request(_security_headers)
+    app.before_request(_start_timer)
+    app.after_request(_log_request)
+    return app
+
+
+def _configure(app: Quart, settings: Settings) -> None:
+    secure = settings.is_https
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        CSRF_SECRET=settings.secret_key.encode(),
+        TESTING=settings.testing,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_NAME="push2fa_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=settings.remember_days),
+        QUART_AUTH_COOKIE_NAME="push2fa_auth",
+        QUART_AUTH_COOKIE_SECURE=secure,
+        QUART_AUTH_COOKIE_SAMESITE="Lax",
+        QUART_AUTH_COOKIE_HTTP_ONLY=True,
+        QUART_AUTH_DURATION=settings.remember_days * 24 * 3600,
+        QUART_AUTH_SALT="push2fa login",
+        TEMPLATES_AUTO_RELOAD=not settings.is_production,
+    )
+
+
+def _register_blueprints(app: Quart) -> None:
+    from push2fa.auth.views import blueprint as auth_bp
+    from push2fa.main.views import blueprint as main_bp
+    from push2fa.ops import blueprint as ops_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(ops_bp)
+
+
+ERROR_TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def _register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> tuple[str, int]:
+        code = error.code or 500
+        return await _error_page(code, error.description), code
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> tuple[str, int]:
+        logging.getLogger("push2fa").exception("unhandled error on %s", _route_name())
+        return await _error_page(500, None), 500
+
+
+async def _error_page(code: int, description: str | None) -> str:
+    """Render an error page that cannot itself fail (falls back to plain HTML)."""
+    title = ERROR_TITLES.get(code, "Error")
+    try:
+        return await render_template("error.html", code=code, title=title, message=description)
+    except Exception:
+        return f"<!doctype html><title>{code} {title}</title><h1>{code} {title}</h1>"
+
+
+def content_security_policy(extra_sources: str = "") -> str:
+    """No inline script or style anywhere; a CDN only when vendor files fell back to it."""
+    extra = f" {extra_sources}" if extra_sources else ""
+    return (
+        f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
+        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+async def _security_headers(response: Response) -> Response:
+    settings = services.settings()
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        content_security_policy(current_app.config.get("CSP_EXTRA_SOURCES", "")),
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if settings.is_https:
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if g.get("user") is not None or request.path.startswith("/auth"):
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+async def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _route_name() -> str:
+    """The matched route's pattern, never the concrete path: paths can carry tokens."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else "<unmatched>"
+
+
+async def _log_request(response: Response) -> Response:
+    elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    user = g.get("user")
+    log.info(
+        "%s %s %s %.1fms user=%s ip=%s",
+        request.method,
+        _route_name(),
+        response.status_code,
+        elapsed,
+        user.id if user is not None else "-",
+        request.remote_addr or "-",
+    )
+    return response

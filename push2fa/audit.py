@@ -1,0 +1,40 @@
+"""The security history: one row per security-relevant event, plus a log line.
+
+Callers pass what happened and to whom; the request's IP and browser are added here so
+every event carries them the same way. Details must never contain secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import has_request_context, request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from push2fa.models import AuditEvent
+
+log = logging.getLogger("push2fa.audit")
+
+
+def request_context() -> tuple[str, str]:
+    if not has_request_context():
+        return "", ""
+    return (request.remote_addr or "")[:64], (request.headers.get("User-Agent") or "")[:512]
+
+
+def record(
+    session: AsyncSession, event: str, user_id: int | None = None, **details: Any
+) -> AuditEvent:
+    """Add an audit row to `session` (committed with the caller's transaction)."""
+    ip, agent = request_context()
+    row = AuditEvent(user_id=user_id, event=event, ip=ip, user_agent=agent, details=details)
+    session.add(row)
+    log.info(
+        "%s user=%s ip=%s %s",
+        event,
+        user_id if user_id is not None else "-",
+        ip or "-",
+        " ".join(f"{k}={v}" for k, v in details.items()),
+    )
+    return row

@@ -1,0 +1,190 @@
+"""Account pages: register, log in, log out, password reset. Pages and forms only."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from push2fa import audit, mail, services
+from push2fa.accounts import end_session, find_by_login, start_session
+from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
+from push2fa.auth.tokens import make_reset_token, read_reset_token, spend_token
+from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.models import User
+from push2fa.passwords import hash_password, verify_password
+from push2fa.policy import login_required, public
+from push2fa.urls import safe_next
+
+blueprint = Blueprint("auth", __name__, url_prefix="/auth")
+
+Page = str | tuple[str, int] | WerkzeugResponse
+
+
+async def _render(template: str, form: Form, **context: object) -> Page:
+    """Render a form page; a failed CSRF check is a 400 with a message, never a change."""
+    if form.csrf_failed:
+        await flash(CSRF_ERROR, "danger")
+        return await render_template(template, form=form, **context), 400
+    status = 400 if request.method == "POST" else 200
+    return await render_template(template, form=form, **context), status
+
+
+@blueprint.route("/register", methods=["GET", "POST"])
+@public
+async def register() -> Page:
+    if g.user is not None:
+        return redirect(url_for("main.index"))
+    form = await RegisterForm.from_request()
+    if not await form.validate_on_submit():
+        return await _render("auth/register.html", form)
+    svc = services.current()
+    username, email = form.username.data.strip(), form.email.data.strip()
+    password_hash = await hash_password(form.password.data, svc.settings.bcrypt_rounds)
+    async with svc.db.session() as db:
+        taken = (
+            await db.execute(
+                select(User.username, User.email).where(
+                    or_(
+                        func.lower(User.username) == username.lower(),
+                        func.lower(User.email) == email.lower(),
+                    )
+                )
+            )
+        ).all()
+        if any(row.username.lower() == username.lower() for row in taken):
+            form.username.errors = [*form.username.errors, "Please use a different username."]
+            return await _render("auth/register.html", form)
+        if taken:
+            # The address is registered already: say the same as on success (no account
+            # enumeration) and tell the owner instead.
+            current_app.add_background_task(
+                mail.send_mail,
+                svc.settings,
+                email,
+                "Someone tried to register with your address",
+                "Somebody tried to create a push2fa account with this e-mail address, which "
+                "already has one. If it was you, log in or reset your password.",
+            )
+            await flash("Your account is ready. Please log in.", "success")
+            return redirect(url_for("auth.login"))
+        user = User(username=username, email=email, password_hash=password_hash)
+        db.add(user)
+        try:
+            await db.flush()
+        except IntegrityError:
+            await db.rollback()
+            form.username.errors = [*form.username.errors, "Please use a different username."]
+            return await _render("auth/register.html", form)
+        audit.record(db, "account.registered", user.id)
+        await db.commit()
+    await flash("Your account is ready. Please log in.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+@public
+async def login() -> Page:
+    next_path = safe_next(request.args.get("next") or (await request.form).get("next"))
+    if g.user is not None:
+        return redirect(next_path)
+    form = await LoginForm.from_request(next=next_path)
+    if not await form.validate_on_submit():
+        return await _render("auth/login.html", form)
+    svc = services.current()
+    async with svc.db.session() as db:
+        user = await find_by_login(db, form.login.data)
+        ok = await verify_password(
+            form.password.data, user.password_hash if user else None, svc.settings.bcrypt_rounds
+        )
+        if user is None or not ok:
+            audit.record(db, "login.password_failed", user.id if user else None)
+            await db.commit()
+            form.password.errors = ["Invalid username or password."]
+            return await _render("auth/login.html", form)
+        if user.push_enabled:
+            from push2fa.twofa.flow import begin_push_login
+
+            return await begin_push_login(
+                db, user, remember=form.remember.data, next_path=next_path
+            )
+        audit.record(db, "login.succeeded", user.id, second_factor="none")
+        await db.commit()
+    start_session(user, remember=bool(form.remember.data))
+    await flash(f"Welcome back, {user.username}.", "success")
+    return redirect(next_path)
+
+
+@blueprint.post("/logout")
+@login_required
+async def logout() -> Page:
+    form = await CSRFOnlyForm.from_request()
+    if not form.validate():
+        await flash(CSRF_ERROR, "danger")
+        return redirect(url_for("main.index"))
+    end_session()
+    await flash("You have been logged out.", "info")
+    return redirect(url_for("main.index"))
+
+
+@blueprint.route("/reset", methods=["GET", "POST"])
+@public
+async def reset_request() -> Page:
+    form = await ResetRequestForm.from_request()
+    if not await form.validate_on_submit():
+        return await _render("auth/reset_request.html", form)
+    svc = services.current()
+    async with svc.db.session() as db:
+        user = await find_by_login(db, form.email.data)
+        if user is not None:
+            token = make_reset_token(svc.settings.secret_key, user)
+            link = svc.settings.public_url + url_for("auth.reset_password", token=token)
+            # Sent in the background so the page takes as long whether or not the
+            # address exists.
+            current_app.add_background_task(
+                mail.send_mail,
+                svc.settings,
+                user.email,
+                "Reset your push2fa password",
+                f"Hello {user.username},\n\nTo choose a new password, open this link within "
+                f"30 minutes:\n\n{link}\n\nIf you did not ask for this, ignore this message; "
+                "your password stays as it is.\n",
+            )
+            audit.record(db, "password.reset_requested", user.id)
+            await db.commit()
+    await flash(
+        "If that address belongs to an account, a reset link is on its way. "
+        "It works once, for 30 minutes.",
+        "info",
+    )
+    return redirect(url_for("auth.login"))
+
+
+@blueprint.route("/reset/<token>", methods=["GET", "POST"])
+@public
+async def reset_password(token: str) -> Page:
+    svc = services.current()
+    async with svc.db.session() as db:
+        found = await read_reset_token(db, svc.settings.secret_key, token)
+        if found is None:
+            await flash("That reset link is invalid or has expired. Ask for a new one.", "danger")
+            return redirect(url_for("auth.reset_request"))
+        user, token_id = found
+        form = await ResetPasswordForm.from_request()
+        if not await form.validate_on_submit():
+            return await _render("auth/reset_password.html", form)
+        if not await spend_token(db, token_id):
+            await flash("That reset link has already been used.", "danger")
+            return redirect(url_for("auth.reset_request"))
+        new_hash = await hash_password(form.password.data, svc.settings.bcrypt_rounds)
+        await db.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(password_hash=new_hash, session_epoch=User.session_epoch + 1)
+        )
+        audit.record(db, "password.reset", user.id)
+        await db.commit()
+    end_session()
+    await flash("Your password has been changed. Please log in.", "success")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,119 @@
+"""The `push2fa` command: database migrations, the server, and the standalone emulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from push2fa.config import PROJECT_ROOT, ConfigError, Settings, load_settings
+from push2fa.logs import configure_logging
+
+log = logging.getLogger("push2fa")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        sys.exit(f"push2fa: configuration error: {exc}")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from push2fa.migrate import upgrade_url
+
+    settings = _settings()
+    asyncio.run(upgrade_url(settings.database_url, args.revision))
+    print(f"database is at {args.revision}")
+    return 0
+
+
+def _hypercorn_config(bind: list[str] | None, workers: int | None) -> object:
+    from hypercorn.config import Config
+
+    config = Config.from_toml(str(PROJECT_ROOT / "hypercorn.toml"))
+    if bind:
+        config.bind = bind
+    if workers:
+        config.workers = workers
+    return config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hypercorn.run import run
+
+    from push2fa.migrate import upgrade_url
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    config = _hypercorn_config(args.bind, args.workers)
+    workers = getattr(config, "workers", 1)
+    if workers > 1 and not settings.redis_url:
+        sys.exit(
+            "push2fa: workers > 1 needs PUSH2FA_REDIS_URL: without Redis a webhook handled by "
+            "one worker cannot reach a browser connected to another."
+        )
+    asyncio.run(upgrade_url(settings.database_url))
+    log.info("push2fa at %s (push service: %s)", settings.public_url, settings.push_service)
+    log.info("Authy OneTouch callback URL: %s  (method POST or GET)", settings.webhook_url)
+    if settings.emulator_in_process:
+        log.info("built-in Authy emulator: phone page at %s/_emulator/phone", settings.public_url)
+    config.application_path = "push2fa.asgi:app"  # type: ignore[attr-defined]
+    return int(run(config) or 0)  # type: ignore[arg-type]
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from push2fa.authy.emulator import create_emulator_app
+    from push2fa.emulation import emulator_settings
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    app = create_emulator_app(emulator_settings(settings, callback_url=args.callback_url))
+    config = Config()
+    config.bind = [f"{args.host}:{args.port}"]
+    log.info(
+        "Authy emulator at http://%s:%s/_emulator (callbacks to %s)",
+        args.host,
+        args.port,
+        args.callback_url or settings.webhook_url,
+    )
+    asyncio.run(serve(app, config))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="push2fa", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations (alembic upgrade)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    serve = sub.add_parser("serve", help="migrate if needed, then serve with Hypercorn")
+    serve.add_argument("--bind", action="append", help="host:port (repeatable)")
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    emu = sub.add_parser("emulator", help="run the Authy emulator as its own server")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=5001)
+    emu.add_argument("--callback-url", help="OneTouch callback URL (default: the app's)")
+    emu.set_defaults(func=cmd_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

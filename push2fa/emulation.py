@@ -1,0 +1,29 @@
+"""Pointing push2fa at its built-in Authy emulator: the emulator's settings come from the
+app's own, so both sides share the API key, app name and id, and the callback URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+from push2fa.authy.emulator import create_emulator_app
+from push2fa.authy.emulator.settings import EmulatorSettings
+from push2fa.config import Settings, derive_secret
+
+
+def emulator_settings(settings: Settings, callback_url: str | None = None) -> EmulatorSettings:
+    return EmulatorSettings(
+        api_key=settings.authy_api_key,
+        app_name=settings.authy_app_name,
+        app_id=settings.authy_app_id,
+        callback_url=callback_url or settings.webhook_url,
+        callback_method=cast(Literal["POST", "GET"], settings.emulator_callback_method),
+        control_api_requires_key=settings.is_production,
+        callback_timeout=settings.authy_timeout,
+        secret_key=derive_secret(settings.secret_key, "emulator-cookies", 48),
+    )
+
+
+def in_process_emulator(settings: Settings) -> Any:
+    """The emulator's ASGI app, mounted by the server under /_emulator."""
+    return create_emulator_app(emulator_settings(settings))

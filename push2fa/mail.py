@@ -1,0 +1,64 @@
+"""Outgoing mail: SMTP when configured, otherwise the development outbox.
+
+Without SMTP settings the message is written to `instance/outbox/` (and, in development
+only, to the log) so that the reset flow works on a laptop with no mail server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import smtplib
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+from push2fa.config import Settings
+
+log = logging.getLogger("push2fa.mail")
+
+
+def build_message(settings: Settings, to: str, subject: str, body: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
+def _send_smtp(settings: Settings, message: EmailMessage) -> None:
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password)
+        smtp.send_message(message)
+
+
+def _write_outbox(settings: Settings, message: EmailMessage) -> Path:
+    outbox = Path(settings.instance_path) / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}.eml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(bytes(message))
+    return path
+
+
+async def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
+    """Deliver a plain-text mail; failures are logged, never shown to the requester."""
+    message = build_message(settings, to, subject, body)
+    try:
+        if settings.smtp_host:
+            await asyncio.to_thread(_send_smtp, settings, message)
+            log.info("mail sent subject=%r", subject)
+            return
+        path = await asyncio.to_thread(_write_outbox, settings, message)
+        if settings.is_production:
+            log.warning("no SMTP configured; mail written to %s", path)
+        else:
+            log.info("development mail (no SMTP configured), also in %s:\n%s", path, body)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.error("mail delivery failed: %s", type(exc).__name__)

@@ -1,0 +1,70 @@
+"""Home and profile pages."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select, update
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from push2fa import services
+from push2fa.avatars import identicon_svg
+from push2fa.forms import CSRF_ERROR
+from push2fa.main.forms import EditProfileForm
+from push2fa.models import User
+from push2fa.policy import login_required, public
+
+blueprint = Blueprint("main", __name__)
+
+MAX_USERNAME_IN_URL = 64
+
+
+@blueprint.get("/")
+@public
+async def index() -> str:
+    return await render_template("index.html")
+
+
+async def _user_by_name(username: str) -> User:
+    if len(username) > MAX_USERNAME_IN_URL:
+        abort(404)
+    async with services.current().db.session() as db:
+        user = (
+            await db.execute(select(User).where(func.lower(User.username) == username.lower()))
+        ).scalar_one_or_none()
+    if user is None:
+        abort(404)
+    return user
+
+
+@blueprint.get("/user/<username>")
+@login_required
+async def profile(username: str) -> str:
+    return await render_template("profile.html", profile=await _user_by_name(username))
+
+
+@blueprint.get("/user/<username>/avatar.svg")
+@public
+async def avatar(username: str) -> Response:
+    if len(username) > MAX_USERNAME_IN_URL:
+        abort(404)
+    response = Response(identicon_svg(username), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@blueprint.route("/profile/edit", methods=["GET", "POST"])
+@login_required
+async def edit_profile() -> str | tuple[str, int] | WerkzeugResponse:
+    form = await EditProfileForm.from_request(about_me=g.user.about_me)
+    if await form.validate_on_submit():
+        async with services.current().db.session() as db:
+            await db.execute(
+                update(User).where(User.id == g.user.id).values(about_me=form.about_me.data or "")
+            )
+            await db.commit()
+        await flash("Your changes have been saved.", "success")
+        return redirect(url_for("main.profile", username=g.user.username))
+    if form.csrf_failed:
+        await flash(CSRF_ERROR, "danger")
+    status = 400 if request.method == "POST" else 200
+    return await render_template("edit_profile.html", form=form), status

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way push2fa's schema is made, in tests too."""

@@ -1,0 +1,26 @@
+"""Health endpoints for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+
+from push2fa import services
+from push2fa.policy import public
+
+blueprint = Blueprint("ops", __name__)
+
+
+@blueprint.get("/healthz")
+@public
+async def healthz() -> tuple[dict[str, str], int]:
+    """The process is up and its event loop answers."""
+    return {"status": "ok"}, 200
+
+
+@blueprint.get("/readyz")
+@public
+async def readyz() -> tuple[dict[str, object], int]:
+    """Ready to serve: the database answers (and later, the fan-out broker)."""
+    checks = await services.current().readiness()
+    ready = all(checks.values())
+    return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503

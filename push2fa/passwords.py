@@ -1,0 +1,56 @@
+"""Password hashing with bcrypt, always off the event loop.
+
+bcrypt at cost 12 takes ~250 ms of CPU; on the loop that would freeze every websocket.
+Unknown users are checked against a dummy hash of the same cost, so a login attempt takes
+as long whether or not the account exists (no user enumeration by timing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import bcrypt
+
+MIN_PASSWORD_BYTES = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past 72 bytes
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is unacceptable, or None. Length is counted in UTF-8 bytes."""
+    size = len(password.encode("utf-8", "surrogatepass"))
+    if size < MIN_PASSWORD_BYTES:
+        return f"Password must be at least {MIN_PASSWORD_BYTES} characters."
+    if size > MAX_PASSWORD_BYTES:
+        return (
+            f"Password must be at most {MAX_PASSWORD_BYTES} bytes "
+            f"(yours is {size}; accented letters and emoji take 2–4 bytes each)."
+        )
+    return None
+
+
+def _encode(password: str) -> bytes:
+    return password.encode("utf-8", "surrogatepass")[:MAX_PASSWORD_BYTES]
+
+
+async def hash_password(password: str, rounds: int) -> str:
+    salt = bcrypt.gensalt(rounds=rounds)
+    hashed = await asyncio.to_thread(bcrypt.hashpw, _encode(password), salt)
+    return hashed.decode("ascii")
+
+
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    return bcrypt.hashpw(b"push2fa dummy password", bcrypt.gensalt(rounds=rounds))
+
+
+async def verify_password(password: str, hashed: str | None, rounds: int) -> bool:
+    """Check `password`; with `hashed=None` spend the same time and return False."""
+    if hashed is None:
+        reference = await asyncio.to_thread(_dummy_hash, rounds)
+        await asyncio.to_thread(bcrypt.checkpw, _encode(password), reference)
+        return False
+    try:
+        return await asyncio.to_thread(bcrypt.checkpw, _encode(password), hashed.encode("ascii"))
+    except ValueError:
+        return False
