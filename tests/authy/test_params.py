@@ -1,0 +1,346 @@
+"""Bracket-notation parameters: flattening for signatures, Rack parsing for GET callbacks."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from push2fa.authy.params import (
+    MAX_DEPTH,
+    MAX_PAIRS,
+    ParamsError,
+    flatten,
+    form_encode,
+    parse_bracket_pairs,
+    parse_query,
+    to_query,
+)
+
+# --- flatten ----------------------------------------------------------------------------
+
+
+def test_flatten_names_nested_objects_with_brackets() -> None:
+    body = {"approval_request": {"transaction": {"status": "approved"}}, "uuid": "u-1"}
+
+    assert flatten(body) == [
+        ("approval_request[transaction][status]", "approved"),
+        ("uuid", "u-1"),
+    ]
+
+
+def test_flatten_indexes_arrays_from_zero_and_recurses_into_objects() -> None:
+    body = {
+        "logos": [{"res": "default", "url": "d.png"}, {"res": "med", "url": "m.png"}],
+        "methods": ["pin", "fingerprint"],
+    }
+
+    assert flatten(body) == [
+        ("logos[0][res]", "default"),
+        ("logos[0][url]", "d.png"),
+        ("logos[1][res]", "med"),
+        ("logos[1][url]", "m.png"),
+        ("methods[0]", "pin"),
+        ("methods[1]", "fingerprint"),
+    ]
+
+
+def test_flatten_drops_empty_objects_and_arrays() -> None:
+    body = {"device_details": {}, "logos": [], "outer": {"inner": {}}, "kept": ""}
+
+    assert flatten(body) == [("kept", "")]
+
+
+def test_flatten_renders_scalars_as_authy_does() -> None:
+    body = {"null": None, "yes": True, "no": False, "zero": 0, "neg": -5, "big": 10**20}
+
+    assert dict(flatten(body)) == {
+        "null": "",
+        "yes": "true",
+        "no": "false",
+        "zero": "0",
+        "neg": "-5",
+        "big": "100000000000000000000",
+    }
+
+
+def test_flatten_writes_finite_floats_with_shortest_repr() -> None:
+    assert flatten({"ratio": 1.5, "whole": 2.0}) == [("ratio", "1.5"), ("whole", "2.0")]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, b"bytes", {1, 2}, object()])
+def test_flatten_rejects_values_authy_never_sends(value: Any) -> None:
+    with pytest.raises(ParamsError):
+        flatten({"field": value})
+
+
+def test_flatten_rejects_non_string_keys_and_non_mappings() -> None:
+    with pytest.raises(ParamsError):
+        flatten({"details": {1: "one"}})
+    with pytest.raises(ParamsError):
+        flatten(["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def test_flatten_rejects_cyclic_and_absurdly_deep_structures() -> None:
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    deep: dict[str, Any] = {"leaf": "x"}
+    for _ in range(MAX_DEPTH + 1):
+        deep = {"n": deep}
+
+    with pytest.raises(ParamsError):
+        flatten(cyclic)
+    with pytest.raises(ParamsError):
+        flatten(deep)
+
+
+# --- parse_bracket_pairs / parse_query ----------------------------------------------------
+
+
+def test_parse_builds_objects_from_bracket_keys() -> None:
+    pairs = [("device[os_type]", "android"), ("device[id]", "7"), ("status", "approved")]
+
+    assert parse_bracket_pairs(pairs) == {
+        "device": {"os_type": "android", "id": "7"},
+        "status": "approved",
+    }
+
+
+def test_parse_appends_empty_brackets_to_an_array_in_order() -> None:
+    pairs = [("methods[]", "pin"), ("methods[]", "fingerprint")]
+
+    assert parse_bracket_pairs(pairs) == {"methods": ["pin", "fingerprint"]}
+
+
+def test_parse_starts_a_new_object_when_the_last_one_already_has_the_key() -> None:
+    query = (
+        "logos[][res]=default&logos[][url]=d.png"
+        "&logos[][res]=med&logos[][url]=m.png"
+        "&logos[][res]=low"
+    )
+
+    assert parse_query(query) == {
+        "logos": [
+            {"res": "default", "url": "d.png"},
+            {"res": "med", "url": "m.png"},
+            {"res": "low"},
+        ]
+    }
+
+
+def test_parse_fills_the_last_object_while_its_keys_are_new() -> None:
+    query = "a[][x]=1&a[][y]=2&a[][x]=3"
+
+    assert parse_query(query) == {"a": [{"x": "1", "y": "2"}, {"x": "3"}]}
+
+
+def test_parse_compares_full_sub_paths_inside_arrays_of_objects() -> None:
+    query = "a[][p][x]=1&a[][p][y]=2&a[][p][x]=3&a[][tags][]=t1&a[][tags][]=t2"
+
+    assert parse_query(query) == {
+        "a": [{"p": {"x": "1", "y": "2"}}, {"p": {"x": "3"}, "tags": ["t1", "t2"]}]
+    }
+
+
+def test_parse_accepts_explicit_indices_as_arrays() -> None:
+    query = "logos[1][res]=med&logos[0][res]=default&logos[0][url]=d.png&tags[0]=a&tags[1]=b"
+
+    assert parse_query(query) == {
+        "logos": [{"res": "default", "url": "d.png"}, {"res": "med"}],
+        "tags": ["a", "b"],
+    }
+
+
+def test_parse_keeps_numeric_keys_that_are_not_a_full_sequence_as_an_object() -> None:
+    assert parse_query("details[123]=x&gap[0]=a&gap[2]=c") == {
+        "details": {"123": "x"},
+        "gap": {"0": "a", "2": "c"},
+    }
+
+
+def test_parse_query_keeps_blank_values_and_decodes_plus_and_percent() -> None:
+    query = "approval_request%5Blogos%5D=&message=Log+in%3F+%C3%A9t%C3%A9&url=https%3A%2F%2Fx"
+
+    assert parse_query(query) == {
+        "approval_request": {"logos": ""},
+        "message": "Log in? été",
+        "url": "https://x",
+    }
+
+
+def test_parse_query_accepts_utf8_bytes() -> None:
+    assert parse_query("name=Zo%C3%AB&city=Zürich".encode()) == {"name": "Zoë", "city": "Zürich"}
+
+
+def test_parse_query_of_nothing_is_empty() -> None:
+    assert parse_query("") == {}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "a=1&a[b]=2",  # scalar, then object
+        "a[b]=2&a=1",  # object, then scalar (Rack would silently overwrite)
+        "a=1&a=2",  # duplicate scalar
+        "a[b]=1&a[b]=2",  # duplicate nested scalar
+        "a[]=1&a[b]=2",  # array, then object
+        "a[b]=1&a[]=2",  # object, then array
+        "a[]=1&a[0]=2",  # appended and indexed arrays mixed
+        "a[b=1",  # unclosed bracket
+        "a]=1",  # stray closing bracket
+        "a[b]]=1",
+        "a[b]c=1",  # text after a closing bracket
+        "a[[b]]=1",  # nested bracket
+        "[a]=1",  # no top-level name
+        "=1",  # empty name
+        "a" + "[x]" * (MAX_DEPTH + 1) + "=1",  # too deep
+        "a" + "[]" * (MAX_DEPTH + 1) + "=1",
+        "k=%FF",  # percent-escape that is not UTF-8
+        "%C3=1",  # truncated UTF-8 sequence
+        "&".join(f"k{i}=v" for i in range(MAX_PAIRS + 1)),  # too many pairs
+    ],
+)
+def test_parse_query_rejects_malformed_or_ambiguous_input(query: str) -> None:
+    with pytest.raises(ParamsError):
+        parse_query(query)
+
+
+@pytest.mark.parametrize("query", [b"k=\xff", b"\xc3=1"])
+def test_parse_query_rejects_bytes_that_are_not_utf8(query: bytes) -> None:
+    with pytest.raises(ParamsError):
+        parse_query(query)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("a", 1)],
+        [(1, "a")],
+        [("a",)],
+        ["a=1"],
+        [("a", "1", "extra")],
+        None,
+        42,
+    ],
+)
+def test_parse_bracket_pairs_rejects_pairs_that_are_not_string_tuples(pairs: Any) -> None:
+    with pytest.raises(ParamsError):
+        parse_bracket_pairs(pairs)
+
+
+def test_parse_query_rejects_non_text_input() -> None:
+    with pytest.raises(ParamsError):
+        parse_query(None)  # type: ignore[arg-type]
+
+
+def test_errors_quote_long_hostile_names_briefly() -> None:
+    with pytest.raises(ParamsError) as caught:
+        parse_query("a=1&a[" + "y" * 5000 + "]=2")
+
+    assert len(str(caught.value)) < 200
+
+
+@given(st.text(max_size=300))
+def test_parse_query_raises_only_params_error_on_any_text(query: str) -> None:
+    with contextlib.suppress(ParamsError):
+        parse_query(query)
+
+
+@given(st.binary(max_size=300))
+def test_parse_query_raises_only_params_error_on_any_bytes(query: bytes) -> None:
+    with contextlib.suppress(ParamsError):
+        parse_query(query)
+
+
+_BRACKETY = st.text(alphabet="ab0[]", max_size=12)
+
+
+@given(st.lists(st.tuples(_BRACKETY, st.text(alphabet="xy", max_size=2)), max_size=12))
+def test_parse_bracket_pairs_raises_only_params_error_on_bracket_soup(
+    pairs: list[tuple[str, str]],
+) -> None:
+    with contextlib.suppress(ParamsError):
+        parse_bracket_pairs(pairs)
+
+
+# --- to_query and round trips ---------------------------------------------------------------
+
+
+def test_to_query_collapses_indices_and_encodes_brackets() -> None:
+    body = {"a": {"logos": [{"res": "default"}], "tags": ["x y", "p/q"]}}
+
+    assert to_query(body) == (
+        "a%5Blogos%5D%5B%5D%5Bres%5D=default&a%5Btags%5D%5B%5D=x+y&a%5Btags%5D%5B%5D=p%2Fq"
+    )
+
+
+def test_to_query_keeps_numeric_object_keys_as_keys() -> None:
+    assert to_query({"details": {"123": "x"}}) == "details%5B123%5D=x"
+
+
+def test_form_encode_leaves_only_unreserved_characters() -> None:
+    assert form_encode("AZaz09-_.~") == "AZaz09-_.~"
+    assert form_encode("a b+c/d|e&f=g[h]i*j'k(l)m!n,o:p") == (
+        "a+b%2Bc%2Fd%7Ce%26f%3Dg%5Bh%5Di%2Aj%27k%28l%29m%21n%2Co%3Ap"
+    )
+    assert form_encode("é✓") == "%C3%A9%E2%9C%93"
+
+
+def test_form_encode_rejects_lone_surrogates() -> None:
+    with pytest.raises(ParamsError):
+        form_encode("\ud800")
+
+
+def test_callback_body_survives_a_get_round_trip() -> None:
+    body = {
+        "approval_request": {
+            "logos": [
+                {"res": "default", "url": "https://cdn.example/d.png?v=1&x=2"},
+                {"res": "med", "url": "https://cdn.example/m.png"},
+            ],
+            "transaction": {
+                "details": {"Username": "zoë", "Location": "Zürich, CH"},
+                "message": "Log in to push2fa? 100% | yes & no",
+                "status": "approved",
+            },
+        },
+        "authy_id": "688611",
+        "device": {"enabled_unlock_methods": ["pin", "fingerprint"], "city": ""},
+    }
+
+    assert parse_query(to_query(body)) == body
+
+
+_NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True)
+_TEXT = st.text(max_size=20)
+
+
+def _objects(children: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(_NAMES, children, min_size=1, max_size=4)
+
+
+@st.composite
+def _uniform_object_arrays(draw: st.DrawFn) -> list[dict[str, str]]:
+    """Arrays of objects that all have the same keys, the shape of Authy's `logos`."""
+    keys = draw(st.lists(_NAMES, min_size=1, max_size=3, unique=True))
+    size = draw(st.integers(min_value=1, max_value=3))
+    return [{key: draw(_TEXT) for key in keys} for _ in range(size)]
+
+
+realistic_bodies: st.SearchStrategy[dict[str, Any]] = _objects(
+    st.recursive(
+        _TEXT | st.lists(_TEXT, min_size=1, max_size=4) | _uniform_object_arrays(),
+        _objects,
+        max_leaves=12,
+    )
+)
+"""Bodies as a GET callback can carry them: string leaves, no empty containers."""
+
+
+@given(realistic_bodies)
+def test_realistic_bodies_survive_to_query_and_parse_query(body: dict[str, Any]) -> None:
+    assert parse_query(to_query(body)) == body
