@@ -17,6 +17,8 @@ from push2fa.assets import init_assets
 from push2fa.config import PROJECT_ROOT, Settings, load_settings
 from push2fa.forms import csrf_token
 from push2fa.logs import configure_logging
+from push2fa.sockets import make_authorizer
+from push2fa.workers import run_forever
 
 log = logging.getLogger("push2fa.request")
 
@@ -36,7 +38,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     QuartAuth(app)
     init_assets(app)
     app.add_template_global(csrf_token, "csrf_token")
-    services.init_app(app, settings)
+
+    @app.context_processor
+    async def _settings_in_templates() -> dict[str, object]:
+        return {"settings": settings, "transports": "websocket"}
+
+    svc = services.init_app(app, settings)
+    svc.realtime.set_authorizer(make_authorizer(app))
+    svc.background.append(run_forever)
     accounts.init_app(app)
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -72,10 +81,14 @@ def _register_blueprints(app: Quart) -> None:
     from push2fa.auth.views import blueprint as auth_bp
     from push2fa.main.views import blueprint as main_bp
     from push2fa.ops import blueprint as ops_bp
+    from push2fa.twofa.views import blueprint as twofa_bp
+    from push2fa.webhooks import blueprint as webhooks_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(twofa_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 ERROR_TITLES = {

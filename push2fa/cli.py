@@ -8,6 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from dotenv import find_dotenv, load_dotenv
+
 from push2fa.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from push2fa.logs import configure_logging
 
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    load_dotenv(find_dotenv(usecwd=True), override=False)
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

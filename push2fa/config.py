@@ -76,7 +76,7 @@ def _http_url(raw: str) -> str:
 
 def _database_url(raw: str) -> str:
     value = raw.strip()
-    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+    if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
     return value
 
@@ -439,3 +439,35 @@ def load_settings(
 
 def _shown(setting: Setting, raw: str) -> str:
     return "a hidden value" if setting.secret else repr(raw)
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting, commented, with its default."""
+    lines = [
+        "# push2fa settings. Copy to .env and uncomment what you change.",
+        "# Every setting is optional in development; see README.md for the table.",
+        "",
+    ]
+    for setting in SETTINGS:
+        lines.append(f"# {setting.help}")
+        lines.append(
+            f"# {setting.env}={setting.default if setting.env != 'PUSH2FA_INSTANCE_PATH' else 'instance'}"
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = "instance" if setting.env == "PUSH2FA_INSTANCE_PATH" else setting.default
+        shown = f"`{default}`" if default else "(empty)"
+        rows.append(f"| `{setting.env}` | {shown} | {setting.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown_table() if "--markdown" in sys.argv else env_example())

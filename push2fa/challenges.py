@@ -1,0 +1,295 @@
+"""The login-challenge state machine: the ONLY code that changes a challenge's status.
+
+    pending ──► approved ──► consumed
+       ├──────► denied
+       ├──────► expired
+       └──────► cancelled
+
+Every transition is one conditional UPDATE (`... WHERE status = <from>`), so duplicate
+webhooks, the expiry sweep, the status poll and a cancel can race, in one process or many:
+exactly one wins. The winner publishes the new state after commit; the losers do nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from push2fa import audit
+from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.realtime import Realtime
+
+log = logging.getLogger("push2fa.challenges")
+
+S = ChallengeStatus
+DECISIONS = {S.APPROVED, S.DENIED}
+FINAL = {S.DENIED, S.EXPIRED, S.CANCELLED, S.CONSUMED}
+# After an approval the page still has this long to complete the login, even if the
+# challenge's own expiry passes meanwhile (the approval landed just in time).
+COMPLETE_GRACE = timedelta(seconds=30)
+POLL_BACKOFF_MAX = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a login attempt comes from, shown to the user on the page and the phone."""
+
+    ip: str
+    user_agent: str
+    remember: bool = False
+    next_path: str = "/"
+
+
+def new_public_id() -> str:
+    """256 random bits, URL-safe: used in room names, never guessable or sequential."""
+    return secrets.token_urlsafe(32)
+
+
+def event_payload(challenge: LoginChallenge) -> dict[str, Any]:
+    """What the waiting page is told: status and timing, nothing secret."""
+    return {
+        "status": challenge.status,
+        "expires_at": challenge.expires_at.isoformat(),
+        "reason": challenge.reason,
+        "purpose": challenge.purpose,
+    }
+
+
+async def create(
+    db: AsyncSession,
+    user: User,
+    context: Context,
+    ttl: int,
+    purpose: ChallengePurpose = ChallengePurpose.LOGIN,
+) -> LoginChallenge:
+    """A new pending challenge for `user` (not yet sent to the phone). Commits."""
+    if user.authy_id is None:
+        raise ValueError("user has no push device")
+    now = utcnow()
+    challenge = LoginChallenge(
+        public_id=new_public_id(),
+        user_id=user.id,
+        purpose=purpose.value,
+        status=S.PENDING.value,
+        authy_id=user.authy_id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+        ip=context.ip[:64],
+        user_agent=context.user_agent[:512],
+        remember=context.remember,
+        next_path=context.next_path,
+        poll_count=0,
+    )
+    db.add(challenge)
+    await db.flush()
+    audit.record(db, "push.created", user.id, challenge=challenge.public_id[:8], purpose=purpose)
+    await db.commit()
+    return challenge
+
+
+async def attach_provider(
+    db: AsyncSession, challenge: LoginChallenge, provider_uuid: str, first_poll_in: float
+) -> None:
+    """Record the push service's request id once it has accepted the push. Not a status
+    change: the challenge stays what it is (a cancel may already have won)."""
+    next_poll = utcnow() + timedelta(seconds=first_poll_in)
+    await db.execute(
+        update(LoginChallenge)
+        .where(LoginChallenge.id == challenge.id)
+        .values(provider_uuid=provider_uuid, next_poll_at=next_poll)
+    )
+    await db.commit()
+    challenge.provider_uuid = provider_uuid
+    challenge.next_poll_at = next_poll
+
+
+async def _transition(
+    db: AsyncSession,
+    realtime: Realtime,
+    condition: ColumnElement[bool],
+    from_status: S,
+    to_status: S,
+    *,
+    by: str,
+    reason: str | None = None,
+    event: str | None = None,
+) -> list[LoginChallenge]:
+    """Move every challenge matching `condition` from `from_status` to `to_status` in one
+    conditional UPDATE; publish and return the ones this call won."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": to_status.value}
+    if to_status == S.CONSUMED:
+        values["consumed_at"] = now
+    else:
+        values.update(decided_at=now, decided_by=by, reason=reason)
+    statement = (
+        update(LoginChallenge)
+        .where(LoginChallenge.status == from_status.value, condition)
+        .values(**values)
+        .returning(LoginChallenge.id)
+    )
+    won_ids = list((await db.execute(statement)).scalars())
+    if not won_ids:
+        await db.commit()  # ends the no-op transaction without expiring loaded objects
+        return []
+    won = list(
+        (await db.execute(select(LoginChallenge).where(LoginChallenge.id.in_(won_ids))))
+        .scalars()
+        .all()
+    )
+    for challenge in won:
+        audit.record(
+            db,
+            event or f"push.{to_status.value}",
+            challenge.user_id,
+            challenge=challenge.public_id[:8],
+            by=by,
+            **({"reason": reason} if reason else {}),
+        )
+    await db.commit()
+    for challenge in won:
+        await db.refresh(challenge)
+        await realtime.publish_challenge(challenge.public_id, event_payload(challenge))
+    return won
+
+
+async def decide(
+    db: AsyncSession,
+    realtime: Realtime,
+    challenge_id: int,
+    status: S,
+    *,
+    by: str,
+    reason: str | None = None,
+) -> LoginChallenge | None:
+    """The phone's answer (via webhook or poll). An approval that arrives after expiry
+    expires the challenge instead. Returns the challenge if this call changed it."""
+    if status not in DECISIONS:
+        raise ValueError(f"not a decision: {status}")
+    now = utcnow()
+    live = and_(LoginChallenge.id == challenge_id, LoginChallenge.expires_at > now)
+    won = await _transition(db, realtime, live, S.PENDING, status, by=by, reason=reason)
+    if won:
+        return won[0]
+    late = and_(LoginChallenge.id == challenge_id, LoginChallenge.expires_at <= now)
+    expired = await _transition(db, realtime, late, S.PENDING, S.EXPIRED, by=by)
+    return expired[0] if expired else None
+
+
+async def cancel(
+    db: AsyncSession, realtime: Realtime, challenge_id: int, *, by: str, reason: str | None = None
+) -> LoginChallenge | None:
+    won = await _transition(
+        db,
+        realtime,
+        LoginChallenge.id == challenge_id,
+        S.PENDING,
+        S.CANCELLED,
+        by=by,
+        reason=reason,
+    )
+    return won[0] if won else None
+
+
+async def expire_due(db: AsyncSession, realtime: Realtime) -> list[LoginChallenge]:
+    """Expire every pending challenge past its time (the sweep; safe in every worker)."""
+    return await _transition(
+        db, realtime, LoginChallenge.expires_at <= utcnow(), S.PENDING, S.EXPIRED, by="sweep"
+    )
+
+
+async def consume(
+    db: AsyncSession, realtime: Realtime, public_id: str, user_id: int
+) -> LoginChallenge | None:
+    """approved → consumed, once: the only way an approval turns into a login."""
+    now = utcnow()
+    condition = and_(
+        LoginChallenge.public_id == public_id,
+        LoginChallenge.user_id == user_id,
+        or_(LoginChallenge.expires_at > now, LoginChallenge.decided_at > now - COMPLETE_GRACE),
+    )
+    won = await _transition(db, realtime, condition, S.APPROVED, S.CONSUMED, by="browser")
+    return won[0] if won else None
+
+
+async def by_public_id(db: AsyncSession, public_id: str | None) -> LoginChallenge | None:
+    if not public_id or len(public_id) > 64:
+        return None
+    return (
+        await db.execute(select(LoginChallenge).where(LoginChallenge.public_id == public_id))
+    ).scalar_one_or_none()
+
+
+async def by_provider(db: AsyncSession, provider_uuid: str, authy_id: int) -> LoginChallenge | None:
+    """The challenge a callback is about: both the request uuid and the device must match."""
+    return (
+        await db.execute(
+            select(LoginChallenge).where(
+                LoginChallenge.provider_uuid == provider_uuid,
+                LoginChallenge.authy_id == authy_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def poll_backoff(first_delay: float, poll_count: int) -> timedelta:
+    """Delay before the next status poll: doubling from `first_delay`, capped."""
+    delay = timedelta(seconds=first_delay * (2 ** min(poll_count, 10)))
+    return min(delay, POLL_BACKOFF_MAX)
+
+
+async def claim_polls(
+    db: AsyncSession, first_delay: float, limit: int = 50
+) -> Sequence[LoginChallenge]:
+    """Pending challenges whose safety-net poll is due, each claimed by pushing its next
+    poll time forward with a conditional UPDATE, so only one worker polls it."""
+    now = utcnow()
+    due = (
+        (
+            await db.execute(
+                select(LoginChallenge)
+                .where(
+                    LoginChallenge.status == S.PENDING.value,
+                    LoginChallenge.provider_uuid.is_not(None),
+                    LoginChallenge.next_poll_at <= now,
+                    LoginChallenge.expires_at > now,
+                )
+                .order_by(LoginChallenge.next_poll_at)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    claimed: list[LoginChallenge] = []
+    for challenge in due:
+        next_poll = now + poll_backoff(first_delay, challenge.poll_count + 1)
+        result = await db.execute(
+            update(LoginChallenge)
+            .where(
+                LoginChallenge.id == challenge.id,
+                LoginChallenge.next_poll_at == challenge.next_poll_at,
+            )
+            .values(next_poll_at=next_poll, poll_count=LoginChallenge.poll_count + 1)
+            .returning(LoginChallenge.id)
+        )
+        if result.first() is not None:
+            claimed.append(challenge)
+    await db.commit()
+    return claimed
+
+
+def seconds_left(challenge: LoginChallenge, now: datetime | None = None) -> int:
+    remaining = (challenge.expires_at - (now or utcnow())).total_seconds()
+    return max(0, int(remaining))
+
+
+def seconds_since_created(challenge: LoginChallenge, now: datetime | None = None) -> float:
+    return ((now or utcnow()) - challenge.created_at).total_seconds()

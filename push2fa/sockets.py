@@ -1,0 +1,60 @@
+"""Who may listen to what: the Socket.IO connect-time decision, made from the browser's
+signed cookies only. Clients never name rooms; a forged or foreign cookie gets nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from itsdangerous import BadSignature
+from quart import Quart
+from quart_auth import QuartAuth
+
+from push2fa import challenges, realtime, services
+from push2fa.accounts import user_for_auth_id
+from push2fa.twofa import enrollment as enrol
+from push2fa.twofa.flow import SESSION_KEY
+
+Initial = list[tuple[str, Any]]
+
+
+def _session_data(app: Quart, cookies: Mapping[str, str]) -> dict[str, Any]:
+    raw = cookies.get(app.config["SESSION_COOKIE_NAME"])
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    if not raw or serializer is None:
+        return {}
+    max_age = int(app.permanent_session_lifetime.total_seconds())
+    try:
+        data = serializer.loads(raw, max_age=max_age)
+    except BadSignature:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _auth_id(app: Quart, cookies: Mapping[str, str]) -> str | None:
+    extension: QuartAuth = app.extensions["QUART_AUTH"][0]
+    token = cookies.get(extension.cookie_name or "")
+    return extension.load_token(token, app=app) if token else None
+
+
+def make_authorizer(app: Quart) -> realtime.Authorizer:
+    async def authorize(cookies: Mapping[str, str]) -> tuple[list[str], Initial]:
+        svc: services.Services = app.extensions["push2fa"]
+        rooms: list[str] = []
+        initial: Initial = []
+        public_id = _session_data(app, cookies).get(SESSION_KEY)
+        async with svc.db.session() as db:
+            challenge = await challenges.by_public_id(db, public_id)
+            if challenge is not None:
+                rooms.append(realtime.challenge_room(challenge.public_id))
+                initial.append((realtime.CHALLENGE_EVENT, challenges.event_payload(challenge)))
+            user = await user_for_auth_id(db, _auth_id(app, cookies))
+            if user is not None:
+                rooms.append(realtime.user_room(user.id))
+                enrollment = await enrol.latest(db, user.id)
+                if enrollment is not None and enrollment.status != "cancelled":
+                    initial.append((realtime.ENROLLMENT_EVENT, enrol.event_payload(enrollment)))
+        return rooms, initial
+
+    return authorize

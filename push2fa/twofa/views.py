@@ -1,0 +1,304 @@
+"""Push two-factor pages: enrol, wait for the phone, complete, resend, cancel, disable.
+
+Pages and form handling only: decisions live in challenges.py, pushes in flow.py.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from markupsafe import Markup
+from quart import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, Length
+
+from push2fa import audit, challenges, services
+from push2fa.accounts import start_session
+from push2fa.authy.errors import AuthyError
+from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.passwords import verify_password
+from push2fa.policy import login_required, public
+from push2fa.twofa import enrollment as enrol
+from push2fa.twofa.flow import (
+    PUSH_FAILED,
+    SESSION_KEY,
+    recent_push_count,
+    request_context,
+    send_push,
+)
+from push2fa.useragent import describe
+
+blueprint = Blueprint("twofa", __name__, url_prefix="/auth/2fa")
+
+Page = str | tuple[str, int] | Response | WerkzeugResponse
+
+RESEND_MIN_INTERVAL = timedelta(seconds=10)
+RESEND_WINDOW = timedelta(minutes=15)
+RESEND_MAX_IN_WINDOW = 5
+
+
+class DisableForm(Form):
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store, max-age=0"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+async def _csrf_ok() -> bool:
+    form = await CSRFOnlyForm.from_request()
+    if form.validate():
+        return True
+    await flash(CSRF_ERROR, "danger")
+    return False
+
+
+async def _bound_challenge(db: AsyncSession) -> LoginChallenge | None:
+    """The challenge this browser's session is bound to, if any."""
+    return await challenges.by_public_id(db, session.get(SESSION_KEY))
+
+
+# --- enrolment -------------------------------------------------------------------------
+
+
+@blueprint.route("/enable", methods=["GET", "POST"])
+@login_required
+async def enable() -> Page:
+    if g.user.push_enabled:
+        await flash("Push two-factor login is already on.", "info")
+        return redirect(url_for("main.index"))
+    form = await CSRFOnlyForm.from_request()
+    if request.method == "POST":
+        if not form.validate():
+            await flash(CSRF_ERROR, "danger")
+            return await render_template("twofa/enable.html", form=form), 400
+        async with services.current().db.session() as db:
+            await enrol.start(db, g.user)
+        return redirect(url_for("twofa.enroll"), 303)
+    return await render_template("twofa/enable.html", form=form)
+
+
+@blueprint.get("/enroll")
+@login_required
+async def enroll() -> Page:
+    svc = services.current()
+    async with svc.db.session() as db:
+        enrollment = await enrol.latest(db, g.user.id)
+    if enrollment is None or enrollment.status == "cancelled":
+        return redirect(url_for("twofa.enable"))
+    left = max(0, int((enrollment.expires_at - utcnow()).total_seconds()))
+    context: dict[str, object] = {"enrollment": enrollment, "seconds_left": left}
+    if enrollment.status == "pending" and not g.user.push_enabled:
+        token = enrol.registration_token(svc.settings, g.user.id, enrollment)
+        context.update(
+            token=token,
+            qr=Markup(enrol.qr_svg(enrol.qr_payload(token))),
+            phone_url=(
+                f"{svc.settings.push_api_url}/phone?token={token}"
+                if svc.settings.uses_emulator
+                else None
+            ),
+        )
+    context["form"] = await CSRFOnlyForm.from_request()
+    page = await render_template("twofa/enroll.html", **context)
+    return _no_store(Response(page))
+
+
+# --- the push step of a login ------------------------------------------------------------
+
+
+@blueprint.get("/wait")
+@public
+async def wait() -> Page:
+    async with services.current().db.session() as db:
+        challenge = await _bound_challenge(db)
+        if challenge is None:
+            await flash("Please log in.", "info")
+            return redirect(url_for("auth.login"))
+        user = await db.get(User, challenge.user_id)
+    page = await render_template(
+        "twofa/wait.html",
+        challenge=challenge,
+        account=user,
+        browser=describe(challenge.user_agent),
+        seconds_left=challenges.seconds_left(challenge),
+        form=await CSRFOnlyForm.from_request(),
+    )
+    return _no_store(Response(page))
+
+
+@blueprint.post("/complete")
+@public
+async def complete() -> Page:
+    if not await _csrf_ok():
+        return redirect(url_for("twofa.wait"), 303)
+    svc = services.current()
+    async with svc.db.session() as db:
+        challenge = await _bound_challenge(db)
+        if challenge is None:
+            await flash("Please log in.", "info")
+            return redirect(url_for("auth.login"), 303)
+        if challenge.purpose == ChallengePurpose.DISABLE and (
+            g.user is None or g.user.id != challenge.user_id
+        ):
+            return redirect(url_for("auth.login"), 303)
+        consumed = await challenges.consume(
+            db, svc.realtime, challenge.public_id, challenge.user_id
+        )
+        if consumed is None:
+            await flash(_not_approved_message(challenge.status), "warning")
+            return redirect(url_for("twofa.wait"), 303)
+        user = await db.get(User, consumed.user_id)
+        assert user is not None
+        if consumed.purpose == ChallengePurpose.DISABLE:
+            await _disable(db, user, proof="push")
+            session.pop(SESSION_KEY, None)
+            await flash("Push two-factor login is now off.", "success")
+            return redirect(url_for("main.index"), 303)
+        audit.record(db, "login.succeeded", user.id, second_factor="push")
+        await db.commit()
+    start_session(user, remember=consumed.remember)
+    await flash(f"Welcome back, {user.username}.", "success")
+    return redirect(consumed.next_path, 303)
+
+
+def _not_approved_message(status: str) -> str:
+    return {
+        ChallengeStatus.PENDING: "Your phone has not approved this login yet.",
+        ChallengeStatus.DENIED: "The request was denied on your phone.",
+        ChallengeStatus.EXPIRED: "The request expired. Send a new one.",
+        ChallengeStatus.CANCELLED: "The request was cancelled.",
+        ChallengeStatus.CONSUMED: "This request has already been used.",
+    }.get(ChallengeStatus(status), "This request cannot be used.")
+
+
+@blueprint.post("/cancel")
+@public
+async def cancel() -> Page:
+    if not await _csrf_ok():
+        return redirect(url_for("twofa.wait"), 303)
+    svc = services.current()
+    async with svc.db.session() as db:
+        challenge = await _bound_challenge(db)
+        if challenge is not None:
+            await challenges.cancel(db, svc.realtime, challenge.id, by="browser")
+    session.pop(SESSION_KEY, None)
+    await flash("Login cancelled.", "info")
+    if g.user is not None:
+        return redirect(url_for("main.index"), 303)
+    return redirect(url_for("auth.login"), 303)
+
+
+@blueprint.post("/resend")
+@public
+async def resend() -> Page:
+    if not await _csrf_ok():
+        return redirect(url_for("twofa.wait"), 303)
+    svc = services.current()
+    async with svc.db.session() as db:
+        old = await _bound_challenge(db)
+        if old is None or old.status in {ChallengeStatus.CONSUMED, ChallengeStatus.CANCELLED}:
+            return redirect(url_for("auth.login"), 303)
+        user = await db.get(User, old.user_id)
+        if user is None or user.authy_id is None:
+            return redirect(url_for("auth.login"), 303)
+        if challenges.seconds_since_created(old) < RESEND_MIN_INTERVAL.total_seconds():
+            await flash("Please wait a few seconds before sending another request.", "warning")
+            return redirect(url_for("twofa.wait"), 303)
+        if await recent_push_count(db, user.id, RESEND_WINDOW) >= RESEND_MAX_IN_WINDOW:
+            await flash(
+                "Too many requests were sent to your phone. Please wait a few minutes.", "warning"
+            )
+            return redirect(url_for("twofa.wait"), 303)
+        await challenges.cancel(db, svc.realtime, old.id, by="browser", reason="resent")
+        context = challenges.Context(
+            ip=request.remote_addr or "",
+            user_agent=request.headers.get("User-Agent", ""),
+            remember=old.remember,
+            next_path=old.next_path,
+        )
+        new, failure = await send_push(db, user, context, ChallengePurpose(old.purpose))
+    if failure is not None:
+        await flash(PUSH_FAILED.format(why=failure), "danger")
+        return redirect(url_for("twofa.wait"), 303)
+    session[SESSION_KEY] = new.public_id
+    await flash("A new request has been sent to your phone.", "info")
+    return redirect(url_for("twofa.wait"), 303)
+
+
+# --- turning push 2FA off ----------------------------------------------------------------
+
+
+async def _disable(db: AsyncSession, user: User, proof: str) -> None:
+    """Forget the device here and at the push service. A push-service failure is logged
+    but does not keep 2FA on: the user asked for it off and proved who they are."""
+    authy_id = user.authy_id
+    await db.execute(
+        update(User).where(User.id == user.id).values(authy_id=None, push_enabled_at=None)
+    )
+    audit.record(db, "twofa.disabled", user.id, proof=proof)
+    await db.commit()
+    if authy_id is not None:
+        try:
+            await services.current().push_client().delete_user(authy_id)
+        except AuthyError as exc:
+            audit.record(db, "twofa.delete_failed", user.id, error_code=exc.error_code or "-")
+            await db.commit()
+
+
+@blueprint.route("/disable", methods=["GET", "POST"])
+@login_required
+async def disable() -> Page:
+    if not g.user.push_enabled:
+        await flash("Push two-factor login is already off.", "info")
+        return redirect(url_for("main.index"))
+    form = await DisableForm.from_request()
+    if request.method == "GET":
+        return await render_template("twofa/disable.html", form=form)
+    svc = services.current()
+    action = (await request.form).get("action", "password")
+    async with svc.db.session() as db:
+        if action == "push":
+            csrf = await CSRFOnlyForm.from_request()
+            if not csrf.validate():
+                await flash(CSRF_ERROR, "danger")
+                return await render_template("twofa/disable.html", form=form), 400
+            challenge, failure = await send_push(
+                db, g.user, request_context(next_path="/"), ChallengePurpose.DISABLE
+            )
+            if failure is not None:
+                await flash(PUSH_FAILED.format(why=failure), "danger")
+                return redirect(url_for("twofa.disable"), 303)
+            session[SESSION_KEY] = challenge.public_id
+            return redirect(url_for("twofa.wait"), 303)
+        if not form.validate():
+            if form.csrf_failed:
+                await flash(CSRF_ERROR, "danger")
+            return await render_template("twofa/disable.html", form=form), 400
+        ok = await verify_password(
+            form.password.data, g.user.password_hash, svc.settings.bcrypt_rounds
+        )
+        if not ok:
+            form.password.errors = ["That password is not right."]
+            audit.record(db, "twofa.disable_refused", g.user.id)
+            await db.commit()
+            return await render_template("twofa/disable.html", form=form), 400
+        await _disable(db, g.user, proof="password")
+    await flash("Push two-factor login is now off.", "success")
+    return redirect(url_for("main.index"), 303)

@@ -1,0 +1,114 @@
+"""Background loops every worker runs: expiry sweep, the status-poll safety net, and
+watching enrolments. They work from the database, not from in-memory timers, so they
+survive the worker that started a challenge; each transition is still won exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from push2fa import challenges, webhooks
+from push2fa.authy.errors import AuthyError
+from push2fa.models import ChallengeStatus, Enrollment, utcnow
+from push2fa.services import Services
+from push2fa.twofa import enrollment as enrol
+
+log = logging.getLogger("push2fa.workers")
+
+TICK_SECONDS = 0.5
+NONCE_PRUNE_EVERY = 60.0
+ENROLLMENT_POLL_START = 1.0
+ENROLLMENT_POLL_MAX = 5.0
+
+
+async def sweep_once(svc: Services) -> None:
+    async with svc.db.session() as db:
+        await challenges.expire_due(db, svc.realtime)
+
+
+async def poll_once(svc: Services) -> None:
+    """Ask the push service about pushes whose callback is late (never the browser)."""
+    client = svc.push_client()
+    async with svc.db.session() as db:
+        due = await challenges.claim_polls(db, svc.settings.status_poll_delay)
+        for challenge in due:
+            try:
+                answer = await client.approval_request_status(challenge.provider_uuid or "")
+            except AuthyError as exc:
+                log.info("status poll for challenge %s failed: %s", challenge.id, exc)
+                continue
+            if answer.status in {ChallengeStatus.APPROVED, ChallengeStatus.DENIED}:
+                await challenges.decide(
+                    db, svc.realtime, challenge.id, ChallengeStatus(answer.status), by="poll"
+                )
+
+
+async def watch_enrollments_once(svc: Services) -> None:
+    """Ask the push service whether pending enrolments' phones have scanned the code."""
+    now = utcnow()
+    async with svc.db.session() as db:
+        pending = (
+            (
+                await db.execute(
+                    select(Enrollment)
+                    .where(Enrollment.status == "pending", Enrollment.next_poll_at <= now)
+                    .limit(50)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for enrollment in pending:
+            if enrollment.expires_at <= now:
+                await enrol.finish(db, svc.realtime, enrollment, "expired")
+                continue
+            delay = min(ENROLLMENT_POLL_START * 1.5**enrollment.poll_count, ENROLLMENT_POLL_MAX)
+            claimed = (
+                await db.execute(
+                    update(Enrollment)
+                    .where(
+                        Enrollment.id == enrollment.id,
+                        Enrollment.next_poll_at == enrollment.next_poll_at,
+                    )
+                    .values(
+                        next_poll_at=now + timedelta(seconds=delay),
+                        poll_count=Enrollment.poll_count + 1,
+                    )
+                    .returning(Enrollment.id)
+                )
+            ).first()
+            await db.commit()
+            if claimed is None:
+                continue
+            try:
+                status = await svc.push_client().registration_status(
+                    enrol.custom_user_id(enrollment.user_id)
+                )
+            except AuthyError as exc:
+                log.info("registration status for user %s failed: %s", enrollment.user_id, exc)
+                continue
+            if status.completed and status.authy_id is not None:
+                await enrol.finish(db, svc.realtime, enrollment, "completed", status.authy_id)
+
+
+async def run_forever(svc: Services) -> None:
+    """One loop for all periodic work, so an idle server costs one wake-up per tick."""
+    last_prune = 0.0
+    while True:
+        for step in (sweep_once, poll_once, watch_enrollments_once):
+            try:
+                await step(svc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background step %s failed", step.__name__)
+        if time.monotonic() - last_prune > NONCE_PRUNE_EVERY:
+            async with svc.db.session() as db:
+                await webhooks.prune_nonces(db)
+            last_prune = time.monotonic()
+        await asyncio.sleep(TICK_SECONDS)

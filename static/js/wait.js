@@ -1,0 +1,35 @@
+// The waiting page: shows the phone's answer the instant the server pushes it, and on
+// approval submits the CSRF-protected completion form. The server decides; this only shows.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = document.getElementById("challenge");
+    if (!root || !window.io) { return; }
+    var states = ["pending", "approved", "denied", "expired", "cancelled", "consumed"];
+    var submitted = false;
+    var stopCountdown = window.push2faLive.countdown(document.getElementById("countdown"));
+
+    function show(status) {
+      root.dataset.status = status;
+      states.forEach(function (name) {
+        var el = document.getElementById("state-" + name);
+        if (el) { el.hidden = name !== status; }
+      });
+      document.getElementById("complete-button").hidden = status !== "approved";
+      if (status !== "pending") { stopCountdown(); }
+      var live = document.getElementById("live-status");
+      if (live) { live.textContent = "Status: " + status; }
+    }
+
+    window.push2faLive.connect(root, {
+      challenge: function (data) {
+        if (!data || states.indexOf(data.status) === -1) { return; }
+        show(data.status);
+        if (data.status === "approved" && !submitted) {
+          submitted = true;
+          document.getElementById("complete-form").submit();
+        }
+      }
+    });
+  });
+})();
