@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from quart import Quart, g, session
+from itsdangerous import BadData, URLSafeTimedSerializer
+from quart import Quart, current_app, g, redirect, request, session, url_for
 from quart_auth import AuthUser, current_user, login_user, logout_user
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from push2fa import services
-from push2fa.models import User, utcnow
+from push2fa import audit, mail, services
+from push2fa.models import AuditEvent, User, utcnow
+from push2fa.useragent import describe
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -83,9 +86,87 @@ def end_session() -> None:
     g.user = None
 
 
+# Pages a user who must change the password can still reach.
+OPEN_WHILE_PASSWORD_MUST_CHANGE = {
+    "account.change_password",
+    "auth.logout",
+    "static",
+    "account.report",
+}
+
+
+async def _require_password_change() -> WerkzeugResponse | None:
+    user = g.get("user")
+    if user is None or not user.must_change_password:
+        return None
+    if request.endpoint in OPEN_WHILE_PASSWORD_MUST_CHANGE or request.endpoint is None:
+        return None
+    if request.endpoint.startswith(("ops.", "webhooks.")):
+        return None
+    return redirect(url_for("account.change_password"))
+
+
 def init_app(app: Quart) -> None:
     app.before_request(_load_user)
+    app.before_request(_require_password_change)
 
     @app.context_processor
     async def _user_in_templates() -> dict[str, object]:
         return {"user": g.get("user")}
+
+
+def landing_page(user: User, next_path: str) -> str:
+    """Where a fresh login goes: the requested page, unless the password must change first."""
+    if user.must_change_password:
+        return url_for("account.change_password")
+    return next_path
+
+
+async def after_login(db: AsyncSession, user: User) -> None:
+    """Tell the user by e-mail about a login from a browser and address not seen before,
+    with a link to report it. Runs after the login's audit row is written."""
+    ip, agent = audit.request_context()
+    seen = (
+        await db.execute(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.user_id == user.id,
+                AuditEvent.event == "login.succeeded",
+                AuditEvent.ip == ip,
+                AuditEvent.user_agent == agent,
+            )
+        )
+    ).scalar_one()
+    if seen > 1:
+        return
+    settings = services.settings()
+    link = settings.public_url + url_for(
+        "account.report", token=report_token(settings.secret_key, user.id)
+    )
+    body = (
+        f"Hello {user.username},\n\nYour account was just logged in to from a new browser:\n\n"
+        f"  Browser: {describe(agent)}\n  IP address: {ip or 'unknown'}\n"
+        f"  Time: {utcnow():%Y-%m-%d %H:%M UTC}\n\n"
+        f"If this was you, there is nothing to do. If it was not you, report it here; this "
+        f"ends every session, pauses push requests and asks for a new password:\n\n{link}\n"
+    )
+    current_app.add_background_task(
+        mail.send_mail, settings, user.email, "New login to your push2fa account", body
+    )
+
+
+REPORT_SALT = "push2fa report"
+REPORT_MAX_AGE = 7 * 24 * 3600
+
+
+def report_token(secret_key: str, user_id: int) -> str:
+    return URLSafeTimedSerializer(secret_key, salt=REPORT_SALT).dumps({"u": user_id})
+
+
+def read_report_token(secret_key: str, token: str) -> int | None:
+    try:
+        data = URLSafeTimedSerializer(secret_key, salt=REPORT_SALT).loads(
+            token, max_age=REPORT_MAX_AGE
+        )
+        return int(data["u"])
+    except (BadData, KeyError, TypeError, ValueError):
+        return None

@@ -16,6 +16,7 @@ from push2fa import accounts, services
 from push2fa.assets import init_assets
 from push2fa.config import PROJECT_ROOT, Settings, load_settings
 from push2fa.forms import csrf_token
+from push2fa.limits import init_limits
 from push2fa.logs import configure_logging
 from push2fa.sockets import make_authorizer
 from push2fa.workers import run_forever
@@ -47,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     svc.realtime.set_authorizer(make_authorizer(app))
     svc.background.append(run_forever)
     accounts.init_app(app)
+    init_limits(app, settings)
     _register_blueprints(app)
     _register_error_handlers(app)
     app.after_request(_security_headers)
@@ -78,6 +80,7 @@ def _configure(app: Quart, settings: Settings) -> None:
 
 
 def _register_blueprints(app: Quart) -> None:
+    from push2fa.account.views import blueprint as account_bp
     from push2fa.auth.views import blueprint as auth_bp
     from push2fa.main.views import blueprint as main_bp
     from push2fa.ops import blueprint as ops_bp
@@ -89,6 +92,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(ops_bp)
     app.register_blueprint(twofa_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(account_bp)
 
 
 ERROR_TITLES = {
@@ -104,9 +108,13 @@ ERROR_TITLES = {
 
 def _register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> tuple[str, int]:
+    async def http_error(error: HTTPException) -> Response:
         code = error.code or 500
-        return await _error_page(code, error.description), code
+        response = Response(await _error_page(code, error.description), status=code)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":  # keeps Retry-After, Allow, ...
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> tuple[str, int]:

@@ -59,6 +59,7 @@ def event_payload(challenge: LoginChallenge) -> dict[str, Any]:
         "expires_at": challenge.expires_at.isoformat(),
         "reason": challenge.reason,
         "purpose": challenge.purpose,
+        "matching": challenge.match_code is not None,
     }
 
 
@@ -68,6 +69,7 @@ async def create(
     context: Context,
     ttl: int,
     purpose: ChallengePurpose = ChallengePurpose.LOGIN,
+    match_code: str | None = None,
 ) -> LoginChallenge:
     """A new pending challenge for `user` (not yet sent to the phone). Commits."""
     if user.authy_id is None:
@@ -86,6 +88,7 @@ async def create(
         remember=context.remember,
         next_path=context.next_path,
         poll_count=0,
+        match_code=match_code,
     )
     db.add(challenge)
     await db.flush()

@@ -247,6 +247,59 @@ SETTINGS: tuple[Setting, ...] = (
         "status (the safety net; the webhook stays the fast path).",
     ),
     Setting(
+        "PUSH2FA_NUMBER_MATCHING",
+        "number_matching",
+        "always",
+        _choice("always", "risky", "off"),
+        "Number matching against push fatigue: `always`, `risky` (new browser or after a "
+        "denial) or `off`. The real Authy app cannot take input: there the code is shown in "
+        "the push for the user to compare.",
+    ),
+    Setting(
+        "PUSH2FA_PUSH_BUDGET",
+        "push_budget",
+        "5",
+        _int_range(1, 50),
+        "Unanswered or denied pushes allowed per account within the budget window since the "
+        "last successful login; beyond it, pushes back off exponentially.",
+    ),
+    Setting(
+        "PUSH2FA_PUSH_BUDGET_WINDOW",
+        "push_budget_window",
+        "900",
+        _int_range(60, 86400),
+        "The push budget's window, in seconds.",
+    ),
+    Setting(
+        "PUSH2FA_MAX_FAILED_ATTEMPTS",
+        "max_failed_attempts",
+        "100",
+        _int_range(3, 100),
+        "Consecutive failures (password, denial, wrong number or code) that lock the second "
+        "factor until a password reset (NIST: at most 100).",
+    ),
+    Setting(
+        "PUSH2FA_REPORT_BLOCK_MINUTES",
+        "report_block_minutes",
+        "30",
+        _int_range(1, 1440),
+        "After “this wasn't me”, how long no push is sent to the account.",
+    ),
+    Setting(
+        "PUSH2FA_TRUSTED_BROWSER_DAYS",
+        "trusted_browser_days",
+        "30",
+        _int_range(1, 90),
+        "How long “don't ask again on this browser” lasts.",
+    ),
+    Setting(
+        "PUSH2FA_RATE_LIMITS",
+        "rate_limits",
+        "1",
+        _parse_bool,
+        "Per-IP and per-account request limits (Redis-backed when PUSH2FA_REDIS_URL is set).",
+    ),
+    Setting(
         "PUSH2FA_REMEMBER_DAYS",
         "remember_days",
         "30",
@@ -316,6 +369,13 @@ class Settings:
     authy_api_key: str
     challenge_ttl: int
     status_poll_delay: float
+    number_matching: str
+    push_budget: int
+    push_budget_window: int
+    max_failed_attempts: int
+    report_block_minutes: int
+    trusted_browser_days: int
+    rate_limits: bool
     remember_days: int
     smtp_host: str
     smtp_port: int
@@ -441,6 +501,11 @@ def _shown(setting: Setting, raw: str) -> str:
     return "a hidden value" if setting.secret else repr(raw)
 
 
+def _documented_default(setting: Setting) -> str:
+    """The default as documented: the instance folder relative to the checkout."""
+    return "instance" if setting.env == "PUSH2FA_INSTANCE_PATH" else setting.default
+
+
 def env_example() -> str:
     """The text of `.env.example`: every setting, commented, with its default."""
     lines = [
@@ -450,9 +515,7 @@ def env_example() -> str:
     ]
     for setting in SETTINGS:
         lines.append(f"# {setting.help}")
-        lines.append(
-            f"# {setting.env}={setting.default if setting.env != 'PUSH2FA_INSTANCE_PATH' else 'instance'}"
-        )
+        lines.append(f"# {setting.env}={_documented_default(setting)}")
         lines.append("")
     return "\n".join(lines)
 
@@ -461,7 +524,7 @@ def markdown_table() -> str:
     """The README's settings table."""
     rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
     for setting in SETTINGS:
-        default = "instance" if setting.env == "PUSH2FA_INSTANCE_PATH" else setting.default
+        default = _documented_default(setting)
         shown = f"`{default}`" if default else "(empty)"
         rows.append(f"| `{setting.env}` | {shown} | {setting.help} |")
     return "\n".join(rows)

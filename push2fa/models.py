@@ -74,6 +74,12 @@ class User(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     authy_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     push_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Consecutive failed attempts (password, denied push, wrong number/code); reset on success.
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    second_factor_locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    push_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         Index("uq_users_username_lower", func.lower(username), unique=True),
@@ -98,6 +104,7 @@ class ChallengeStatus(enum.StrEnum):
 class ChallengePurpose(enum.StrEnum):
     LOGIN = "login"
     DISABLE = "disable"
+    REAUTH = "reauth"  # a fresh second factor for a sensitive change (recovery codes)
 
 
 class LoginChallenge(Base):
@@ -124,6 +131,8 @@ class LoginChallenge(Base):
     user_agent: Mapped[str] = mapped_column(String(512), default="")
     remember: Mapped[bool] = mapped_column(Boolean, default=False)
     next_path: Mapped[str] = mapped_column(String(512), default="/")
+    # Number matching: the code shown on the login page (None when matching is off).
+    match_code: Mapped[str | None] = mapped_column(String(4), nullable=True)
 
     __table_args__ = (Index("ix_login_challenges_status_expires_at", status, expires_at),)
 
@@ -170,6 +179,34 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+class RecoveryCode(Base):
+    """A single-use recovery code, stored as a keyed hash (the codes carry 50+ bits)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TrustedDevice(Base):
+    """A browser the user chose not to be asked on again; the cookie holds id and secret."""
+
+    __tablename__ = "trusted_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    browser: Mapped[str] = mapped_column(String(120), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class UsedToken(Base):
     """Single-use tokens (password reset) that have been spent."""
 
@@ -187,6 +224,8 @@ __all__ = [
     "ChallengeStatus",
     "Enrollment",
     "LoginChallenge",
+    "RecoveryCode",
+    "TrustedDevice",
     "UsedToken",
     "User",
     "WebhookNonce",

@@ -22,8 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from push2fa import audit, challenges, services
 from push2fa.authy import signature
 from push2fa.authy.params import ParamsError, parse_query
+from push2fa.limits import rate_exempt
 from push2fa.models import ChallengeStatus, WebhookNonce, utcnow
 from push2fa.policy import public
+from push2fa.twofa.answers import apply_answer
 
 log = logging.getLogger("push2fa.webhooks")
 
@@ -135,14 +137,13 @@ async def _handle() -> Reply:
             audit.record(db, "webhook.unknown_request", None, authy_id=authy_id)
             await db.commit()
             return {"status": "ok", "note": "no such request"}, 200
-        changed = await challenges.decide(
-            db, svc.realtime, challenge.id, status, by="webhook", reason=reason
-        )
+        changed = await apply_answer(db, svc, challenge, status, reason, by="webhook")
     return {"status": "ok", "note": "decided" if changed else "already decided"}, 200
 
 
 @blueprint.route("/authy", methods=["GET", "POST"])
 @public
+@rate_exempt  # signed by the push service, whose addresses are shared and unknown
 async def authy_callback() -> Reply:
     try:
         return await _handle()

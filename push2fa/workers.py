@@ -17,6 +17,7 @@ from push2fa.authy.errors import AuthyError
 from push2fa.models import ChallengeStatus, Enrollment, utcnow
 from push2fa.services import Services
 from push2fa.twofa import enrollment as enrol
+from push2fa.twofa.answers import apply_answer
 
 log = logging.getLogger("push2fa.workers")
 
@@ -43,8 +44,14 @@ async def poll_once(svc: Services) -> None:
                 log.info("status poll for challenge %s failed: %s", challenge.id, exc)
                 continue
             if answer.status in {ChallengeStatus.APPROVED, ChallengeStatus.DENIED}:
-                await challenges.decide(
-                    db, svc.realtime, challenge.id, ChallengeStatus(answer.status), by="poll"
+                reason = answer.raw.get("reason")
+                await apply_answer(
+                    db,
+                    svc,
+                    challenge,
+                    ChallengeStatus(answer.status),
+                    reason if isinstance(reason, str) else None,
+                    by="poll",
                 )
 
 

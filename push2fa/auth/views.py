@@ -7,14 +7,17 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from push2fa import audit, mail, services
-from push2fa.accounts import end_session, find_by_login, start_session
+from push2fa import audit, mail, protection, services
+from push2fa.accounts import after_login, end_session, find_by_login, landing_page, start_session
 from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.auth.tokens import make_reset_token, read_reset_token, spend_token
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
-from push2fa.models import User
+from push2fa.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
+from push2fa.models import User, utcnow
 from push2fa.passwords import hash_password, verify_password
 from push2fa.policy import login_required, public
+from push2fa.twofa import trusted
+from push2fa.twofa.flow import begin_push_login
 from push2fa.urls import safe_next
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
@@ -33,6 +36,7 @@ async def _render(template: str, form: Form, **context: object) -> Page:
 
 @blueprint.route("/register", methods=["GET", "POST"])
 @public
+@rate_limit(limits=[posts_only(10)])
 async def register() -> Page:
     if g.user is not None:
         return redirect(url_for("main.index"))
@@ -85,6 +89,7 @@ async def register() -> Page:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 @public
+@rate_limit(limits=per_ip_and_account(ip_count=30, account_count=10))
 async def login() -> Page:
     next_path = safe_next(request.args.get("next") or (await request.form).get("next"))
     if g.user is not None:
@@ -101,23 +106,35 @@ async def login() -> Page:
         if user is None or not ok:
             audit.record(db, "login.password_failed", user.id if user else None)
             await db.commit()
+            if user is not None:
+                await protection.record_failure(
+                    db, svc.settings, user.id, "password", svc.realtime
+                )
             form.password.errors = ["Invalid username or password."]
             return await _render("auth/login.html", form)
+        second_factor = "none"
         if user.push_enabled:
-            from push2fa.twofa.flow import begin_push_login
-
-            return await begin_push_login(
-                db, user, remember=form.remember.data, next_path=next_path
+            device = await trusted.check(
+                db, svc.settings, user, request.cookies.get(trusted.COOKIE)
             )
-        audit.record(db, "login.succeeded", user.id, second_factor="none")
+            if device is None or user.second_factor_locked_at is not None:
+                return await begin_push_login(
+                    db, user, remember=form.remember.data, next_path=next_path,
+                    trusted_browser=device is not None,
+                )
+            second_factor = "trusted_browser"
+        await protection.record_success(db, user.id)
+        audit.record(db, "login.succeeded", user.id, second_factor=second_factor)
         await db.commit()
+        await after_login(db, user)
     start_session(user, remember=bool(form.remember.data))
     await flash(f"Welcome back, {user.username}.", "success")
-    return redirect(next_path)
+    return redirect(landing_page(user, next_path))
 
 
 @blueprint.post("/logout")
 @login_required
+@rate_limit(30, MINUTE)
 async def logout() -> Page:
     form = await CSRFOnlyForm.from_request()
     if not form.validate():
@@ -130,6 +147,7 @@ async def logout() -> Page:
 
 @blueprint.route("/reset", methods=["GET", "POST"])
 @public
+@rate_limit(limits=per_ip_and_account(ip_count=10, account_count=3))
 async def reset_request() -> Page:
     form = await ResetRequestForm.from_request()
     if not await form.validate_on_submit():
@@ -163,6 +181,7 @@ async def reset_request() -> Page:
 
 @blueprint.route("/reset/<token>", methods=["GET", "POST"])
 @public
+@rate_limit(limits=[posts_only(10)])
 async def reset_password(token: str) -> Page:
     svc = services.current()
     async with svc.db.session() as db:
@@ -181,7 +200,14 @@ async def reset_password(token: str) -> Page:
         await db.execute(
             update(User)
             .where(User.id == user.id)
-            .values(password_hash=new_hash, session_epoch=User.session_epoch + 1)
+            .values(
+                password_hash=new_hash,
+                session_epoch=User.session_epoch + 1,
+                password_changed_at=utcnow(),
+                must_change_password=False,
+                failed_attempts=0,
+                second_factor_locked_at=None,
+            )
         )
         audit.record(db, "password.reset", user.id)
         await db.commit()

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from push2fa import services
 from push2fa.avatars import identicon_svg
 from push2fa.forms import CSRF_ERROR
+from push2fa.limits import MINUTE, posts_only, rate_exempt, rate_limit
 from push2fa.main.forms import EditProfileForm
 from push2fa.models import User
 from push2fa.policy import login_required, public
@@ -20,6 +21,7 @@ MAX_USERNAME_IN_URL = 64
 
 @blueprint.get("/")
 @public
+@rate_exempt
 async def index() -> str:
     return await render_template("index.html")
 
@@ -38,12 +40,14 @@ async def _user_by_name(username: str) -> User:
 
 @blueprint.get("/user/<username>")
 @login_required
+@rate_limit(120, MINUTE)
 async def profile(username: str) -> str:
     return await render_template("profile.html", profile=await _user_by_name(username))
 
 
 @blueprint.get("/user/<username>/avatar.svg")
 @public
+@rate_limit(240, MINUTE)
 async def avatar(username: str) -> Response:
     if len(username) > MAX_USERNAME_IN_URL:
         abort(404)
@@ -54,6 +58,7 @@ async def avatar(username: str) -> Response:
 
 @blueprint.route("/profile/edit", methods=["GET", "POST"])
 @login_required
+@rate_limit(limits=[posts_only(20)])
 async def edit_profile() -> str | tuple[str, int] | WerkzeugResponse:
     form = await EditProfileForm.from_request(about_me=g.user.about_me)
     if await form.validate_on_submit():

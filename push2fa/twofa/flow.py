@@ -8,16 +8,17 @@ fails, the challenge is cancelled through the state machine: nothing is left hal
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
 from quart import flash, redirect, request, session, url_for
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from push2fa import audit, challenges, services
+from push2fa import audit, challenges, protection, services
 from push2fa.authy.errors import AuthyError
 from push2fa.models import ChallengePurpose, LoginChallenge, User, utcnow
+from push2fa.twofa import matching
 from push2fa.useragent import describe
 
 log = logging.getLogger("push2fa.push")
@@ -54,53 +55,99 @@ def push_details(user: User, challenge: LoginChallenge) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class PushOutcome:
+    """A push that went out (challenge), or why none did (problem, for the user)."""
+
+    challenge: LoginChallenge | None
+    problem: str | None = None
+
+
+def _when(moment: datetime) -> str:
+    minutes = max(1, round((moment - utcnow()).total_seconds() / 60))
+    return f"in {minutes} minute{'s' if minutes != 1 else ''} ({moment:%H:%M} UTC)"
+
+
+def verdict_message(verdict: protection.PushVerdict) -> str:
+    if verdict.reason == "locked":
+        return (
+            "Two-factor login for this account is locked after too many failed attempts. "
+            "Reset your password by e-mail to unlock it."
+        )
+    if verdict.reason == "reported" and verdict.retry_at is not None:
+        return (
+            "A login to this account was reported as not yours, so no push is sent "
+            f"until {_when(verdict.retry_at)}."
+        )
+    assert verdict.retry_at is not None
+    return (
+        "Too many requests went to your phone without an approval. "
+        f"The next one can be sent {_when(verdict.retry_at)}."
+    )
+
+
 async def send_push(
-    db: AsyncSession, user: User, context: challenges.Context, purpose: ChallengePurpose
-) -> tuple[LoginChallenge, str | None]:
-    """Create a challenge and push it. Returns (challenge, None) or (challenge, why it
-    failed) — in which case the challenge has been cancelled."""
+    db: AsyncSession,
+    user: User,
+    context: challenges.Context,
+    purpose: ChallengePurpose,
+    *,
+    trusted_browser: bool = False,
+) -> PushOutcome:
+    """Create a challenge and push it, within the account's push budget. If the push
+    service fails, the challenge is cancelled and the outcome says why."""
     svc = services.current()
-    challenge = await challenges.create(db, user, context, svc.settings.challenge_ttl, purpose)
+    settings = svc.settings
+    verdict = await protection.push_verdict(db, settings, user)
+    if not verdict.allowed:
+        audit.record(db, "push.refused", user.id, why=verdict.reason)
+        await db.commit()
+        return PushOutcome(None, verdict_message(verdict))
+    code = None
+    if await matching.required(db, settings, user, context.ip, context.user_agent, trusted_browser):
+        code = matching.new_code()
+    challenge = await challenges.create(
+        db, user, context, settings.challenge_ttl, purpose, match_code=code
+    )
+    details = push_details(user, challenge)
+    hidden = {"challenge": challenge.public_id}
+    if code is not None:
+        if matching.enforced(settings):
+            hidden["match_choices"] = ",".join(matching.choices_for(code))
+        else:
+            details["Code"] = code
     try:
         uuid = await svc.push_client().create_approval_request(
             challenge.authy_id,
             push_message(purpose),
-            details=push_details(user, challenge),
-            hidden_details={"challenge": challenge.public_id},
-            seconds_to_expire=svc.settings.challenge_ttl,
+            details=details,
+            hidden_details=hidden,
+            seconds_to_expire=settings.challenge_ttl,
         )
     except AuthyError as exc:
         log.warning("push to user %s failed: %s", user.id, exc)
         await challenges.cancel(db, svc.realtime, challenge.id, by="server", reason="push_failed")
         audit.record(db, "push.failed", user.id, error_code=exc.error_code or "-")
         await db.commit()
-        return challenge, exc.message if exc.status and exc.status < 500 else "service unavailable"
-    await challenges.attach_provider(db, challenge, uuid, svc.settings.status_poll_delay)
-    return challenge, None
+        why = exc.message if exc.status and exc.status < 500 else "service unavailable"
+        return PushOutcome(None, PUSH_FAILED.format(why=why))
+    await challenges.attach_provider(db, challenge, uuid, settings.status_poll_delay)
+    return PushOutcome(challenge)
 
 
 async def begin_push_login(
-    db: AsyncSession, user: User, *, remember: bool, next_path: str
+    db: AsyncSession, user: User, *, remember: bool, next_path: str, trusted_browser: bool
 ) -> WerkzeugResponse:
     """Password accepted: push to the phone and send the browser to the waiting page."""
     context = request_context(remember=bool(remember), next_path=next_path)
-    challenge, failure = await send_push(db, user, context, ChallengePurpose.LOGIN)
-    if failure is not None:
-        await flash(PUSH_FAILED.format(why=failure), "danger")
+    outcome = await send_push(
+        db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
+    )
+    if outcome.challenge is None:
+        await flash(outcome.problem or "", "danger")
         return redirect(url_for("auth.login", next=next_path), 303)
     # A fresh session, bound to this challenge only: nothing else can join its room or
     # complete it, and nothing from before the password step survives.
     session.clear()
-    session[SESSION_KEY] = challenge.public_id
+    session[SESSION_KEY] = outcome.challenge.public_id
     return redirect(url_for("twofa.wait"), 303)
-
-
-async def recent_push_count(db: AsyncSession, user_id: int, window: timedelta) -> int:
-    """Pushes sent to `user_id` within `window`: what resend limits count."""
-    since = utcnow() - window
-    rows = await db.execute(
-        select(func.count(LoginChallenge.id)).where(
-            LoginChallenge.user_id == user_id, LoginChallenge.created_at >= since
-        )
-    )
-    return int(rows.scalar_one())

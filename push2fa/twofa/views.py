@@ -22,23 +22,25 @@ from quart import (
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
-from wtforms import PasswordField
+from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from push2fa import audit, challenges, services
-from push2fa.accounts import start_session
+from push2fa import audit, challenges, protection, services
+from push2fa.accounts import after_login, landing_page, start_session
 from push2fa.authy.errors import AuthyError
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.limits import MINUTE, posts_only, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.passwords import verify_password
 from push2fa.policy import login_required, public
+from push2fa.twofa import answers, matching, recovery, trusted
 from push2fa.twofa import enrollment as enrol
 from push2fa.twofa.flow import (
     PUSH_FAILED,
     SESSION_KEY,
-    recent_push_count,
     request_context,
     send_push,
+    verdict_message,
 )
 from push2fa.useragent import describe
 
@@ -47,8 +49,6 @@ blueprint = Blueprint("twofa", __name__, url_prefix="/auth/2fa")
 Page = str | tuple[str, int] | Response | WerkzeugResponse
 
 RESEND_MIN_INTERVAL = timedelta(seconds=10)
-RESEND_WINDOW = timedelta(minutes=15)
-RESEND_MAX_IN_WINDOW = 5
 
 
 class DisableForm(Form):
@@ -79,6 +79,7 @@ async def _bound_challenge(db: AsyncSession) -> LoginChallenge | None:
 
 @blueprint.route("/enable", methods=["GET", "POST"])
 @login_required
+@rate_limit(limits=[posts_only(10)])
 async def enable() -> Page:
     if g.user.push_enabled:
         await flash("Push two-factor login is already on.", "info")
@@ -96,6 +97,7 @@ async def enable() -> Page:
 
 @blueprint.get("/enroll")
 @login_required
+@rate_limit(60, MINUTE)
 async def enroll() -> Page:
     svc = services.current()
     async with svc.db.session() as db:
@@ -125,8 +127,10 @@ async def enroll() -> Page:
 
 @blueprint.get("/wait")
 @public
+@rate_limit(120, MINUTE)
 async def wait() -> Page:
-    async with services.current().db.session() as db:
+    svc = services.current()
+    async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
         if challenge is None:
             await flash("Please log in.", "info")
@@ -138,13 +142,60 @@ async def wait() -> Page:
         account=user,
         browser=describe(challenge.user_agent),
         seconds_left=challenges.seconds_left(challenge),
+        matching_enforced=matching.enforced(svc.settings),
         form=await CSRFOnlyForm.from_request(),
+        code_form=await CodeForm.from_request(),
     )
     return _no_store(Response(page))
 
 
+async def _finish(
+    db: AsyncSession, consumed: LoginChallenge, second_factor: str, trust: bool
+) -> WerkzeugResponse:
+    """Turn a consumed challenge into what it was for: a login, or turning 2FA off."""
+    svc = services.current()
+    user = await db.get(User, consumed.user_id)
+    assert user is not None
+    await protection.record_success(db, user.id)
+    if consumed.purpose == ChallengePurpose.DISABLE:
+        await _disable(db, user, proof=second_factor)
+        session.pop(SESSION_KEY, None)
+        await flash("Push two-factor login is now off.", "success")
+        return redirect(url_for("main.index"), 303)
+    if consumed.purpose == ChallengePurpose.REAUTH:
+        await db.commit()
+        session.pop(SESSION_KEY, None)
+        session["fresh_2fa_at"] = utcnow().timestamp()
+        await flash("Confirmed. You can now make the change.", "success")
+        return redirect(consumed.next_path, 303)
+    audit.record(db, "login.succeeded", user.id, second_factor=second_factor)
+    await db.commit()
+    cookie = None
+    if trust:
+        cookie = await trusted.issue(
+            db,
+            svc.settings,
+            user,
+            request.remote_addr or "",
+            request.headers.get("User-Agent", ""),
+        )
+    await after_login(db, user)
+    start_session(user, remember=consumed.remember)
+    session["fresh_2fa_at"] = utcnow().timestamp()
+    await flash(f"Welcome back, {user.username}.", "success")
+    response = redirect(landing_page(user, consumed.next_path), 303)
+    if cookie is not None:
+        trusted.set_cookie(response, svc.settings, cookie)
+    return response
+
+
+async def _trust_requested() -> bool:
+    return (await request.form).get("trust") in {"y", "on", "1", "true"}
+
+
 @blueprint.post("/complete")
 @public
+@rate_limit(30, MINUTE)
 async def complete() -> Page:
     if not await _csrf_ok():
         return redirect(url_for("twofa.wait"), 303)
@@ -154,42 +205,108 @@ async def complete() -> Page:
         if challenge is None:
             await flash("Please log in.", "info")
             return redirect(url_for("auth.login"), 303)
-        if challenge.purpose == ChallengePurpose.DISABLE and (
-            g.user is None or g.user.id != challenge.user_id
-        ):
+        if not _may_complete(challenge):
             return redirect(url_for("auth.login"), 303)
         consumed = await challenges.consume(
             db, svc.realtime, challenge.public_id, challenge.user_id
         )
         if consumed is None:
-            await flash(_not_approved_message(challenge.status), "warning")
+            await flash(_not_approved_message(challenge), "warning")
             return redirect(url_for("twofa.wait"), 303)
-        user = await db.get(User, consumed.user_id)
-        assert user is not None
-        if consumed.purpose == ChallengePurpose.DISABLE:
-            await _disable(db, user, proof="push")
-            session.pop(SESSION_KEY, None)
-            await flash("Push two-factor login is now off.", "success")
-            return redirect(url_for("main.index"), 303)
-        audit.record(db, "login.succeeded", user.id, second_factor="push")
-        await db.commit()
-    start_session(user, remember=consumed.remember)
-    await flash(f"Welcome back, {user.username}.", "success")
-    return redirect(consumed.next_path, 303)
+        return await _finish(db, consumed, "push", await _trust_requested())
 
 
-def _not_approved_message(status: str) -> str:
+def _may_complete(challenge: LoginChallenge) -> bool:
+    """Turning 2FA off or confirming a change must be completed by the same logged-in
+    user who asked for it."""
+    if challenge.purpose == ChallengePurpose.LOGIN:
+        return True
+    return g.user is not None and g.user.id == challenge.user_id
+
+
+def _not_approved_message(challenge: LoginChallenge) -> str:
+    if challenge.reason == answers.WRONG_NUMBER:
+        return "The number picked on your phone did not match. The request was denied."
     return {
         ChallengeStatus.PENDING: "Your phone has not approved this login yet.",
         ChallengeStatus.DENIED: "The request was denied on your phone.",
         ChallengeStatus.EXPIRED: "The request expired. Send a new one.",
         ChallengeStatus.CANCELLED: "The request was cancelled.",
         ChallengeStatus.CONSUMED: "This request has already been used.",
-    }.get(ChallengeStatus(status), "This request cannot be used.")
+    }.get(ChallengeStatus(challenge.status), "This request cannot be used.")
+
+
+class CodeForm(Form):
+    code = StringField("Code", validators=[DataRequired(), Length(min=6, max=20)])
+
+
+async def _with_code(kind: str) -> Page:
+    """The phone-free second factors: a recovery code or a code from the Authy app.
+    A right code approves the bound challenge through the state machine, like a push."""
+    form = await CodeForm.from_request()
+    if not form.validate():
+        await flash(CSRF_ERROR if form.csrf_failed else "Enter the code.", "danger")
+        return redirect(url_for("twofa.wait"), 303)
+    svc = services.current()
+    async with svc.db.session() as db:
+        challenge = await _bound_challenge(db)
+        if challenge is None or not _may_complete(challenge):
+            return redirect(url_for("auth.login"), 303)
+        user = await db.get(User, challenge.user_id)
+        if user is None or user.authy_id is None:
+            return redirect(url_for("auth.login"), 303)
+        if user.second_factor_locked_at is not None:
+            await flash(verdict_message(protection.PushVerdict(False, "locked")), "danger")
+            return redirect(url_for("twofa.wait"), 303)
+        if challenge.status != ChallengeStatus.PENDING:
+            await flash(_not_approved_message(challenge), "warning")
+            return redirect(url_for("twofa.wait"), 303)
+        code = form.code.data.strip()
+        if kind == "recovery":
+            ok = await recovery.use(db, svc.settings, user.id, code)
+        else:
+            try:
+                ok = code.isdigit() and await svc.push_client().verify_token(user.authy_id, code)
+            except AuthyError as exc:
+                await flash(PUSH_FAILED.format(why=exc.message), "danger")
+                return redirect(url_for("twofa.wait"), 303)
+        if not ok:
+            await protection.record_failure(db, svc.settings, user.id, kind, svc.realtime)
+            await flash("That code is not right.", "danger")
+            return redirect(url_for("twofa.wait"), 303)
+        await challenges.decide(db, svc.realtime, challenge.id, ChallengeStatus.APPROVED, by=kind)
+        consumed = await challenges.consume(db, svc.realtime, challenge.public_id, user.id)
+        if consumed is None:
+            await flash(_not_approved_message(challenge), "warning")
+            return redirect(url_for("twofa.wait"), 303)
+        if kind == "recovery":
+            left = await recovery.remaining(db, user.id)
+            if left <= recovery.LOW_WATER:
+                await flash(
+                    f"Only {left} recovery code{'s' if left != 1 else ''} left. "
+                    "Make new ones on your security page.",
+                    "warning",
+                )
+        return await _finish(db, consumed, kind, await _trust_requested())
+
+
+@blueprint.post("/recovery")
+@public
+@rate_limit(10, MINUTE)
+async def with_recovery_code() -> Page:
+    return await _with_code("recovery")
+
+
+@blueprint.post("/totp")
+@public
+@rate_limit(10, MINUTE)
+async def with_app_code() -> Page:
+    return await _with_code("totp")
 
 
 @blueprint.post("/cancel")
 @public
+@rate_limit(30, MINUTE)
 async def cancel() -> Page:
     if not await _csrf_ok():
         return redirect(url_for("twofa.wait"), 303)
@@ -207,6 +324,7 @@ async def cancel() -> Page:
 
 @blueprint.post("/resend")
 @public
+@rate_limit(6, MINUTE)
 async def resend() -> Page:
     if not await _csrf_ok():
         return redirect(url_for("twofa.wait"), 303)
@@ -221,11 +339,6 @@ async def resend() -> Page:
         if challenges.seconds_since_created(old) < RESEND_MIN_INTERVAL.total_seconds():
             await flash("Please wait a few seconds before sending another request.", "warning")
             return redirect(url_for("twofa.wait"), 303)
-        if await recent_push_count(db, user.id, RESEND_WINDOW) >= RESEND_MAX_IN_WINDOW:
-            await flash(
-                "Too many requests were sent to your phone. Please wait a few minutes.", "warning"
-            )
-            return redirect(url_for("twofa.wait"), 303)
         await challenges.cancel(db, svc.realtime, old.id, by="browser", reason="resent")
         context = challenges.Context(
             ip=request.remote_addr or "",
@@ -233,11 +346,11 @@ async def resend() -> Page:
             remember=old.remember,
             next_path=old.next_path,
         )
-        new, failure = await send_push(db, user, context, ChallengePurpose(old.purpose))
-    if failure is not None:
-        await flash(PUSH_FAILED.format(why=failure), "danger")
+        outcome = await send_push(db, user, context, ChallengePurpose(old.purpose))
+    if outcome.challenge is None:
+        await flash(outcome.problem or "", "danger")
         return redirect(url_for("twofa.wait"), 303)
-    session[SESSION_KEY] = new.public_id
+    session[SESSION_KEY] = outcome.challenge.public_id
     await flash("A new request has been sent to your phone.", "info")
     return redirect(url_for("twofa.wait"), 303)
 
@@ -249,6 +362,7 @@ async def _disable(db: AsyncSession, user: User, proof: str) -> None:
     """Forget the device here and at the push service. A push-service failure is logged
     but does not keep 2FA on: the user asked for it off and proved who they are."""
     authy_id = user.authy_id
+    await trusted.revoke(db, user.id)
     await db.execute(
         update(User).where(User.id == user.id).values(authy_id=None, push_enabled_at=None)
     )
@@ -264,6 +378,7 @@ async def _disable(db: AsyncSession, user: User, proof: str) -> None:
 
 @blueprint.route("/disable", methods=["GET", "POST"])
 @login_required
+@rate_limit(limits=[posts_only(10)])
 async def disable() -> Page:
     if not g.user.push_enabled:
         await flash("Push two-factor login is already off.", "info")
@@ -279,13 +394,13 @@ async def disable() -> Page:
             if not csrf.validate():
                 await flash(CSRF_ERROR, "danger")
                 return await render_template("twofa/disable.html", form=form), 400
-            challenge, failure = await send_push(
+            outcome = await send_push(
                 db, g.user, request_context(next_path="/"), ChallengePurpose.DISABLE
             )
-            if failure is not None:
-                await flash(PUSH_FAILED.format(why=failure), "danger")
+            if outcome.challenge is None:
+                await flash(outcome.problem or "", "danger")
                 return redirect(url_for("twofa.disable"), 303)
-            session[SESSION_KEY] = challenge.public_id
+            session[SESSION_KEY] = outcome.challenge.public_id
             return redirect(url_for("twofa.wait"), 303)
         if not form.validate():
             if form.csrf_failed:

@@ -54,9 +54,13 @@ class Site:
             await asyncio.sleep(0.05)
         raise AssertionError("no approval request reached the emulator")
 
-    async def decide(self, uuid: str, status: str) -> dict[str, Any]:
-        code, body = await self.control("POST", f"/requests/{uuid}", json={"status": status})
-        assert code == 200, body
+    async def decide(self, uuid: str, status: str, code: str | None = None) -> dict[str, Any]:
+        """Answer on the phone; `code` is the number picked (number matching)."""
+        payload: dict[str, Any] = {"status": status}
+        if code is not None:
+            payload["code"] = code
+        http_status, body = await self.control("POST", f"/requests/{uuid}", json=payload)
+        assert http_status == 200, body
         return body
 
 
@@ -88,6 +92,11 @@ class Browser:
         resp = await self.http.post(self.site.url + path, data=form)
         self.last_html = await resp.text()
         return resp
+
+    def match_code(self) -> str | None:
+        """The number the waiting page asks to pick on the phone, as a person reads it."""
+        found = re.search(r'id="match-code"[^>]*>(\d+)<', self.last_html)
+        return found.group(1) if found else None
 
     def cookie_header(self) -> str:
         cookies = self.http.cookie_jar.filter_cookies(URL(self.site.url))

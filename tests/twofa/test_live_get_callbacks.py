@@ -15,6 +15,6 @@ async def test_get_callback_approves_the_login(site, enrolled):
     await browser.login("alice")
     await browser.connect()
     request = await site.wait_for_request(authy_id)
-    decided = await site.decide(request["uuid"], "approved")
+    decided = await site.decide(request["uuid"], "approved", browser.match_code())
     assert decided["callback_status"] == 200
     await browser.wait_status("challenge", "approved")

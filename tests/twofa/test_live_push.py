@@ -23,9 +23,11 @@ async def test_approved_push_logs_the_waiting_browser_in(site, enrolled):
 
     request = await site.wait_for_request(authy_id)
     assert request["details"]["Username"] == "alice"
-    assert set(request["hidden_details"]) == {"challenge"}
+    assert set(request["hidden_details"]) == {"challenge", "match_choices"}
+    assert browser.match_code() in request["hidden_details"]["match_choices"].split(",")
+    assert browser.match_code() not in str(request["details"])  # the phone must pick it
     started = time.perf_counter()
-    decided = await site.decide(request["uuid"], "approved")
+    decided = await site.decide(request["uuid"], "approved", browser.match_code())
     assert decided["callback_status"] == 200
     await browser.wait_status("challenge", "approved")
     delay_ms = (time.perf_counter() - started) * 1000
@@ -54,7 +56,7 @@ async def test_decision_made_while_the_page_was_away_arrives_on_reconnect(site, 
     browser, authy_id = enrolled
     await browser.login("alice")
     request = await site.wait_for_request(authy_id)
-    await site.decide(request["uuid"], "approved")  # no socket connected yet
+    await site.decide(request["uuid"], "approved", browser.match_code())  # no socket connected yet
     await browser.connect()
     assert (await browser.next_event("challenge"))["status"] == "approved"
 
@@ -63,7 +65,7 @@ async def test_duplicate_webhook_logs_in_once(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice")
     request = await site.wait_for_request(authy_id)
-    body = _callback_body(authy_id, request["uuid"], "approved")
+    body = _callback_body(authy_id, request["uuid"], "approved", browser.match_code())
     first = await _post_callback(site, body, nonce=str(int(time.time())))
     second = await _post_callback(site, body, nonce=str(int(time.time()) + 1))
     assert first == 200 and second == 200
@@ -123,7 +125,7 @@ async def test_another_browser_cannot_join_or_complete_the_challenge(site, enrol
     await attacker.register("mallory")
     await attacker.login("mallory")
     await attacker.connect()
-    await site.decide(request["uuid"], "approved")
+    await site.decide(request["uuid"], "approved", victim.match_code())
     await asyncio.sleep(0.3)
     heard = [attacker.events.get_nowait() for _ in range(attacker.events.qsize())]
     assert all(event != "challenge" for event, _ in heard)
@@ -152,7 +154,7 @@ async def test_cancel_ends_the_challenge(site, enrolled):
     await browser.connect()
     await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
     await browser.wait_status("challenge", "cancelled")
-    decided = await site.decide(request["uuid"], "approved")
+    decided = await site.decide(request["uuid"], "approved", browser.match_code())
     assert decided["callback_status"] == 200  # accepted, but the cancel already won
 
 
@@ -171,13 +173,15 @@ async def test_expired_challenge_is_announced(site, enrolled):
     await browser.wait_status("challenge", "expired", timeout=5)
 
 
-def _callback_body(authy_id: int, uuid: str, status: str) -> dict:
+def _callback_body(authy_id: int, uuid: str, status: str, picked: str | None = "") -> dict:
     return {
         "authy_id": authy_id,
         "uuid": uuid,
         "status": status,
         "callback_action": "approval_request_status",
-        "approval_request": {"transaction": {"status": status, "uuid": uuid, "reason": ""}},
+        "approval_request": {
+            "transaction": {"status": status, "uuid": uuid, "reason": picked or ""}
+        },
     }
 
 
@@ -242,7 +246,7 @@ async def test_remember_me_and_next_survive_the_push_step(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice", remember="y", next="/profile/edit")
     request = await site.wait_for_request(authy_id)
-    await site.decide(request["uuid"], "approved")
+    await site.decide(request["uuid"], "approved", browser.match_code())
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/profile/edit"
     auth = [c for c in browser.http.cookie_jar if c.key == "push2fa_auth"]
@@ -253,7 +257,7 @@ async def test_unsafe_next_is_dropped_through_the_push_step(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice", next="//evil.example/")
     request = await site.wait_for_request(authy_id)
-    await site.decide(request["uuid"], "approved")
+    await site.decide(request["uuid"], "approved", browser.match_code())
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.host == "127.0.0.1" and resp.url.path == "/"
 
@@ -278,10 +282,10 @@ async def test_resend_cancels_the_old_push_and_sends_a_new_one(site, enrolled):
     pending = await site.pending_requests(authy_id)
     newest = [r for r in pending if r["uuid"] != first["uuid"]]
     assert newest, "no new push was sent"
-    await site.decide(first["uuid"], "approved")  # the old request no longer counts
+    await site.decide(first["uuid"], "approved", browser.match_code())  # no longer counts
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait"
-    await site.decide(newest[-1]["uuid"], "approved")
+    await site.decide(newest[-1]["uuid"], "approved", browser.match_code())
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/"
 
@@ -299,7 +303,7 @@ async def test_disable_with_password_removes_the_device(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice")
     request = await site.wait_for_request(authy_id)
-    await site.decide(request["uuid"], "approved")
+    await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     await browser.post_form("/auth/2fa/disable", {"action": "password", "password": "wrong pw!"},
                             page="/auth/2fa/disable")
@@ -319,14 +323,14 @@ async def test_disable_with_an_approved_push(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice")
     request = await site.wait_for_request(authy_id)
-    await site.decide(request["uuid"], "approved")
+    await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     resp = await browser.post_form("/auth/2fa/disable", {"action": "push"},
                                    page="/auth/2fa/disable")
     assert resp.url.path == "/auth/2fa/wait"
     request = await site.wait_for_request(authy_id)
     assert request["message"].startswith("Turn off")
-    await site.decide(request["uuid"], "approved")
+    await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert "now off" in browser.last_html
 

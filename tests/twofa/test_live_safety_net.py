@@ -17,7 +17,7 @@ async def test_status_poll_finds_the_approval_when_the_callback_is_lost(site, en
     await browser.login("alice")
     await browser.connect()
     request = await site.wait_for_request(authy_id)
-    decided = await site.decide(request["uuid"], "approved")
+    decided = await site.decide(request["uuid"], "approved", browser.match_code())
     assert decided["callback_status"] is None  # the webhook never arrived
     await browser.wait_status("challenge", "approved", timeout=10)
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")

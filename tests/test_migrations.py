@@ -1,0 +1,60 @@
+"""The migrations are the only way the schema is made: they must upgrade, downgrade and
+keep the constraints the code relies on."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from push2fa.db import make_engine
+from push2fa.migrate import is_current
+
+
+async def _insert_user(conn, username: str, email: str) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO users (username, email, password_hash, about_me, created_at, last_seen,"
+            " session_epoch, failed_attempts, must_change_password) VALUES (:u, :e, 'x', '',"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 0, false)"
+        ),
+        {"u": username, "e": email},
+    )
+
+
+async def test_usernames_and_emails_stay_unique_ignoring_case(database_url):
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await _insert_user(conn, "Alice", "alice@example.com")
+        for username, email in (("alice", "other@example.com"), ("bob", "ALICE@example.com")):
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as conn:
+                    await _insert_user(conn, username, email)
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_to_base_and_back_up(database_url):
+    engine = make_engine(database_url)
+    try:
+        assert await is_current(engine)
+        from alembic import command
+
+        from push2fa.migrate import alembic_config
+
+        def down_and_up(connection, cfg):
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "base")
+            command.upgrade(cfg, "head")
+
+        async with engine.begin() as conn:
+            await conn.run_sync(down_and_up, alembic_config(database_url))
+        assert await is_current(engine)
+        async with engine.begin() as conn:
+            await _insert_user(conn, "Alice", "alice@example.com")
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await _insert_user(conn, "ALICE", "x@example.com")
+    finally:
+        await engine.dispose()
