@@ -67,9 +67,12 @@ class Site:
 class Browser:
     """One browser: a cookie jar for pages and, when asked, a live socket."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, user_agent: str | None = None) -> None:
         self.site = site
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        headers = {"User-Agent": user_agent} if user_agent else None
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers
+        )
         self.events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self.sockets: list[socketio.AsyncClient] = []
         self.last_html = ""
@@ -212,8 +215,8 @@ async def site(tmp_path, database_url, site_options) -> AsyncIterator[Site]:
 async def browsers(site) -> AsyncIterator[Any]:
     opened: list[Browser] = []
 
-    def open_browser() -> Browser:
-        browser = Browser(site)
+    def open_browser(user_agent: str | None = None) -> Browser:
+        browser = Browser(site, user_agent)
         opened.append(browser)
         return browser
 

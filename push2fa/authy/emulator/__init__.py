@@ -1,0 +1,130 @@
+"""An Authy-compatible push service: the test double and the zero-config default.
+
+The Authy API is closed to new customers, so push2fa ships this emulator. The app talks to
+it with the same HTTP client it would use for api.authy.com; a browser page plays the Authy
+app; approvals come back to the app as callbacks signed exactly as Authy signs them. Every
+route lives under ``/_emulator`` so the same ASGI app can be mounted inside the main app's
+process or served on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Protocol, cast
+
+import socketio
+from quart import Quart, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from push2fa.assets import VENDOR_DIR, init_assets
+
+from .authy_api import authy_api
+from .control_api import control_api
+from .errors import AuthyError
+from .phone import phone
+from .realtime import SOCKETIO_PATH
+from .service import EXTENSION_KEY, Emulator
+from .settings import EmulatorSettings
+from .store import MemoryStore, Store
+
+__all__ = [
+    "ASGIApp",
+    "Emulator",
+    "EmulatorSettings",
+    "MemoryStore",
+    "Store",
+    "create_emulator_app",
+    "create_emulator_quart_app",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+class ASGIApp(Protocol):
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None: ...
+
+
+def create_emulator_app(settings: EmulatorSettings, store: Store | None = None) -> ASGIApp:
+    """The whole emulator as one ASGI app: Socket.IO at ``/_emulator/socket.io`` in front
+    of the Quart app. Lifespan events reach the Quart app, which opens and closes the
+    callback HTTP session and the TOTP ticker."""
+    quart_app = create_emulator_quart_app(settings, store)
+    emulator: Emulator = quart_app.extensions[EXTENSION_KEY]
+    asgi = socketio.ASGIApp(
+        emulator.realtime.sio, other_asgi_app=quart_app, socketio_path=SOCKETIO_PATH
+    )
+    return cast(ASGIApp, asgi)
+
+
+def create_emulator_quart_app(settings: EmulatorSettings, store: Store | None = None) -> Quart:
+    """The HTTP part alone (Authy API, control API, phone page), e.g. for ``test_client``."""
+    # Vendor assets (Bootstrap, socket.io client) are the project's; `vendor_tags` links
+    # them through this app's "static" endpoint, under the /_emulator prefix.
+    app = Quart(
+        __name__,
+        static_folder=str(VENDOR_DIR.parent),
+        static_url_path="/_emulator/static",
+        template_folder="templates",
+    )
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    init_assets(app)
+    emulator = Emulator(settings, store)
+    app.extensions[EXTENSION_KEY] = emulator
+    app.register_blueprint(authy_api)
+    app.register_blueprint(control_api)
+    app.register_blueprint(phone)
+    app.register_error_handler(AuthyError, _authy_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.after_request(_security_headers)
+    app.before_serving(emulator.start)
+    app.after_serving(emulator.stop)
+    return app
+
+
+async def _authy_error(error: AuthyError) -> tuple[dict[str, Any], int]:
+    return error.body(), error.status
+
+
+async def _http_error(error: HTTPException) -> Response | tuple[dict[str, Any], int]:
+    status = error.code or 500
+    if request.path.startswith("/_emulator/phone"):
+        return Response(error.name, status, content_type="text/plain; charset=utf-8")
+    return AuthyError(status, "60002", error.name).body(), status
+
+
+async def _unexpected_error(error: Exception) -> tuple[dict[str, Any], int]:
+    log.exception("emulator: unexpected error on %s %s", request.method, request.path)
+    return AuthyError(500, "60002", "Internal error").body(), 500
+
+
+def content_security_policy(extra_sources: str) -> str:
+    extra = f" {extra_sources}" if extra_sources else ""
+    return (
+        f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
+        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+async def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    extra = str(current_app.config.get("CSP_EXTRA_SOURCES") or "")
+    headers.setdefault("Content-Security-Policy", content_security_policy(extra))
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.endpoint is None or not request.endpoint.endswith("static"):
+        headers.setdefault("Cache-Control", "no-store")
+    return response

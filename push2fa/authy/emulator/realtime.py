@@ -1,0 +1,147 @@
+"""Live updates for the phone page over Socket.IO: new requests, decisions, expiry, codes.
+
+Like the app's own realtime layer, the server decides the rooms: the connect handler reads
+the signed phone cookie from the handshake and joins ``device:<authy_id>`` for each enrolled
+account; a client never names a room. Handshakes from another origin are refused (an
+explicit same-origin check: python-engineio's ``cors_allowed_origins=[]`` would switch the
+check off, and its default ignores the scheme of a direct TLS connection). After a
+(re)connect the page asks for ``sync`` and gets the current state, so nothing that happened
+while it was away is lost. TOTP codes are pushed at each 30-second boundary: no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import socketio
+
+from . import totp
+from .payloads import iso, iso_or_none
+from .phone_session import PhoneCookies
+from .store import ApprovalRequest, Device, Store
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "/_emulator/socket.io"
+
+
+def room_for(authy_id: int) -> str:
+    return f"device:{authy_id}"
+
+
+def request_card(request: ApprovalRequest) -> dict[str, Any]:
+    """What the phone shows of a request: never its hidden details."""
+    return {
+        "uuid": request.uuid,
+        "authy_id": request.authy_id,
+        "message": request.message,
+        "details": dict(request.details),
+        "created_at": iso(request.created_at),
+        "expires_at": iso_or_none(request.expires_at),
+    }
+
+
+def totp_card(device: Device, unix_time: float) -> dict[str, Any]:
+    return {
+        "authy_id": device.authy_id,
+        "code": totp.code_at(device.totp_secret, unix_time),
+        "seconds_left": totp.seconds_left(unix_time),
+    }
+
+
+def same_origin(origin: str, environ: dict[str, Any]) -> bool:
+    """Accept a browser handshake only from the page's own scheme and host."""
+    parts = urlsplit(origin)
+    hosts = {environ.get("HTTP_HOST", "")}
+    schemes = {"https" if environ["asgi.scope"].get("scheme") in ("https", "wss") else "http"}
+    if "HTTP_X_FORWARDED_HOST" in environ:
+        hosts.add(environ["HTTP_X_FORWARDED_HOST"].split(",")[0].strip())
+    if "HTTP_X_FORWARDED_PROTO" in environ:
+        schemes.add(environ["HTTP_X_FORWARDED_PROTO"].split(",")[0].strip())
+    return parts.scheme in schemes and parts.netloc.lower() in {h.lower() for h in hosts if h}
+
+
+class PhoneRealtime:
+    """The emulator's own Socket.IO server (separate from the app's)."""
+
+    def __init__(self, store: Store, cookies: PhoneCookies) -> None:
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", cors_allowed_origins=same_origin, logger=False
+        )
+        self._store = store
+        self._cookies = cookies
+        self._devices_of: dict[str, tuple[int, ...]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("sync", self._on_sync)
+
+    async def start(self) -> None:
+        self._ticker = asyncio.create_task(self._push_codes_forever(), name="emulator-totp")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    async def request_created(self, request: ApprovalRequest) -> None:
+        await self.sio.emit("new_request", request_card(request), room=room_for(request.authy_id))
+
+    async def request_decided(self, request: ApprovalRequest) -> None:
+        event = {"uuid": request.uuid, "status": request.status}
+        await self.sio.emit("request_decided", event, room=room_for(request.authy_id))
+
+    async def request_expired(self, request: ApprovalRequest) -> None:
+        event = {"uuid": request.uuid, "status": "expired"}
+        await self.sio.emit("request_expired", event, room=room_for(request.authy_id))
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        session = self._cookies.from_cookie_header(environ.get("HTTP_COOKIE"))
+        devices = await self._devices(() if session is None else session.device_ids)
+        if not devices:
+            raise socketio.exceptions.ConnectionRefusedError("no enrolled device")
+        for authy_id in {d.authy_id for d in devices}:
+            await self.sio.enter_room(sid, room_for(authy_id))
+        self._devices_of[sid] = tuple(d.id for d in devices)
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._devices_of.pop(sid, None)
+
+    async def _on_sync(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """Everything the page should show now: pending requests and current codes."""
+        devices = await self._devices(self._devices_of.get(sid, ()))
+        now = datetime.now(UTC)
+        requests: list[ApprovalRequest] = []
+        for authy_id in sorted({d.authy_id for d in devices}):
+            requests += await self._store.pending_requests_for(authy_id, now)
+        return {
+            "requests": [request_card(r) for r in requests],
+            "codes": [totp_card(d, now.timestamp()) for d in devices],
+        }
+
+    async def _devices(self, device_ids: tuple[int, ...]) -> list[Device]:
+        found = [await self._store.get_device(device_id) for device_id in device_ids]
+        return [device for device in found if device is not None]
+
+    async def _push_codes_forever(self) -> None:
+        while True:
+            now = time.time()
+            await asyncio.sleep(totp.STEP_SECONDS - now % totp.STEP_SECONDS + 0.05)
+            try:
+                await self._push_codes()
+            except Exception:  # one failed round must not end the codes for good
+                log.exception("pushing TOTP codes failed")
+
+    async def _push_codes(self) -> None:
+        now = time.time()
+        for sid, device_ids in list(self._devices_of.items()):
+            for device in await self._devices(device_ids):
+                await self.sio.emit("totp", totp_card(device, now), to=sid)
