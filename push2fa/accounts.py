@@ -21,6 +21,7 @@ from push2fa.models import AuditEvent, User, utcnow
 from push2fa.useragent import describe
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+FRESH_FOR = timedelta(minutes=10)  # how long a second factor counts as just given
 
 
 def auth_id_for(user: User) -> str:
@@ -78,6 +79,13 @@ def start_session(user: User, remember: bool) -> None:
     session.permanent = remember
     login_user(AuthUser(auth_id_for(user)), remember=remember)
     g.user = user
+
+
+def rotate_session() -> None:
+    """A new session for the same login, after a privilege change (2FA turned off)."""
+    user = g.get("user")
+    if user is not None:
+        start_session(user, remember=bool(session.permanent))
 
 
 def end_session() -> None:
@@ -170,3 +178,13 @@ def read_report_token(secret_key: str, token: str) -> int | None:
         return int(data["u"])
     except (BadData, KeyError, TypeError, ValueError):
         return None
+
+
+def second_factor_is_fresh() -> bool:
+    """A push, code or enrolment within the last few minutes: enough to change 2FA settings."""
+    now = utcnow().timestamp()
+    fresh_at = session.get("fresh_2fa_at", 0)
+    if isinstance(fresh_at, int | float) and now - fresh_at < FRESH_FOR.total_seconds():
+        return True
+    enabled = g.user.push_enabled_at
+    return enabled is not None and utcnow() - enabled < FRESH_FOR

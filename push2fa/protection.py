@@ -8,6 +8,7 @@ therefore gets a handful of pushes, ever slower, and then none.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit, challenges
+from push2fa import audit, challenges, mail
 from push2fa.config import Settings
 from push2fa.models import (
     AuditEvent,
@@ -119,9 +120,32 @@ async def record_failure(
     if locked:
         audit.record(db, "twofa.locked", user_id, after=settings.max_failed_attempts)
     await db.commit()
-    if locked and realtime is not None:
-        await end_pending_pushes(db, realtime, user_id, reason="locked")
+    if locked:
+        user = await db.get(User, user_id)
+        if user is not None:
+            _notify(
+                settings,
+                user.email,
+                "Two-factor login locked on your push2fa account",
+                f"Hello {user.username},\n\nAfter {settings.max_failed_attempts} failed "
+                "attempts in a row (wrong passwords, denied pushes or wrong codes), "
+                "two-factor login for your account is locked. If this was not you, "
+                "someone knows or is guessing your password.\n\nTo unlock it, reset your "
+                f"password: {settings.public_url}/auth/reset\n",
+            )
+        if realtime is not None:
+            await end_pending_pushes(db, realtime, user_id, reason="locked")
     return locked
+
+
+_mail_tasks: set[asyncio.Task[None]] = set()
+
+
+def _notify(settings: Settings, to: str, subject: str, body: str) -> None:
+    """Send a notice without holding up the request or worker that triggered it."""
+    task = asyncio.get_running_loop().create_task(mail.send_mail(settings, to, subject, body))
+    _mail_tasks.add(task)
+    task.add_done_callback(_mail_tasks.discard)
 
 
 async def record_success(db: AsyncSession, user_id: int) -> None:

@@ -21,7 +21,7 @@ Initial = list[tuple[str, Any]]
 
 def _session_data(app: Quart, cookies: Mapping[str, str]) -> dict[str, Any]:
     raw = cookies.get(app.config["SESSION_COOKIE_NAME"])
-    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    serializer = app.session_interface.get_signing_serializer(app)
     if not raw or serializer is None:
         return {}
     max_age = int(app.permanent_session_lifetime.total_seconds())

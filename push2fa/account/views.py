@@ -3,8 +3,6 @@ change, and the e-mailed "this wasn't me" link."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from quart import (
     Blueprint,
     Response,
@@ -22,7 +20,7 @@ from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from push2fa import audit, protection, services
-from push2fa.accounts import read_report_token, start_session
+from push2fa.accounts import read_report_token, second_factor_is_fresh, start_session
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, rate_limit
 from push2fa.models import AuditEvent, ChallengePurpose, User, utcnow
@@ -36,7 +34,6 @@ blueprint = Blueprint("account", __name__, url_prefix="/account")
 
 Page = str | tuple[str, int] | Response | WerkzeugResponse
 
-FRESH_FOR = timedelta(minutes=10)
 HISTORY_LIMIT = 100
 UNUSUAL = {
     "push.denied",
@@ -63,16 +60,6 @@ class ChangePasswordForm(Form):
         "Repeat new password",
         validators=[DataRequired(), EqualTo("password", message="Passwords must match.")],
     )
-
-
-def second_factor_is_fresh() -> bool:
-    """A push, code or enrolment within the last few minutes: enough to change 2FA settings."""
-    now = utcnow().timestamp()
-    fresh_at = session.get("fresh_2fa_at", 0)
-    if isinstance(fresh_at, int | float) and now - fresh_at < FRESH_FOR.total_seconds():
-        return True
-    enabled = g.user.push_enabled_at
-    return enabled is not None and utcnow() - enabled < FRESH_FOR
 
 
 @blueprint.get("/security")

@@ -12,9 +12,9 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from quart import Response
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.wrappers import Response
 
 from push2fa import audit
 from push2fa.config import Settings

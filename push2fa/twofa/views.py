@@ -26,7 +26,13 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from push2fa import audit, challenges, protection, services
-from push2fa.accounts import after_login, landing_page, start_session
+from push2fa.accounts import (
+    after_login,
+    landing_page,
+    rotate_session,
+    second_factor_is_fresh,
+    start_session,
+)
 from push2fa.authy.errors import AuthyError
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, posts_only, rate_limit
@@ -117,6 +123,11 @@ async def enroll() -> Page:
                 else None
             ),
         )
+    if enrollment.status == "completed" and g.user.push_enabled:
+        # Enrolment ends with the recovery codes, shown this once.
+        async with svc.db.session() as db:
+            if await recovery.remaining(db, g.user.id) == 0 and second_factor_is_fresh():
+                context["codes"] = await recovery.regenerate(db, svc.settings, g.user.id)
     context["form"] = await CSRFOnlyForm.from_request()
     page = await render_template("twofa/enroll.html", **context)
     return _no_store(Response(page))
@@ -415,5 +426,6 @@ async def disable() -> Page:
             await db.commit()
             return await render_template("twofa/disable.html", form=form), 400
         await _disable(db, g.user, proof="password")
+    rotate_session()
     await flash("Push two-factor login is now off.", "success")
     return redirect(url_for("main.index"), 303)

@@ -340,3 +340,33 @@ async def test_socket_from_another_origin_is_refused(site, enrolled):
         return
     await sock.disconnect()
     raise AssertionError("a cross-origin socket was accepted")
+
+
+async def test_enrolment_ends_with_recovery_codes_shown_once(site, browsers):
+    browser = browsers()
+    await browser.register("alice")
+    await browser.login("alice")
+    await browser.enable_push()
+    first = await (await browser.get("/auth/2fa/enroll")).text()
+    codes = re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', first, re.S).group(1).split()
+    assert len(codes) == 10
+    again = await (await browser.get("/auth/2fa/enroll")).text()
+    assert 'id="recovery-codes"' not in again
+    assert not any(code in again for code in codes)
+
+
+async def test_lock_sends_a_notice_by_mail(site, enrolled):
+    browser, _ = enrolled
+    limit = site.app.extensions["push2fa"].settings.max_failed_attempts
+    async with site.app.extensions["push2fa"].db.session() as db:
+        await db.execute(update(User).values(failed_attempts=limit - 1))
+        await db.commit()
+    await browser.post_form("/auth/login", {"login": "alice", "password": "wrong wrong"},
+                            page="/auth/login")
+    outbox = Path(site.app.extensions["push2fa"].settings.instance_path) / "outbox"
+    for _ in range(100):
+        texts = [_mail_text(p) for p in outbox.glob("*.eml")] if outbox.exists() else []
+        if any("is locked" in t for t in texts):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no lock notice was mailed")
