@@ -50,9 +50,12 @@ async def user_for_auth_id(db: AsyncSession, auth_id: str | None) -> User | None
 
 async def find_by_login(db: AsyncSession, login: str) -> User | None:
     """Look a user up by username or e-mail, case-insensitively."""
-    key = login.strip().lower()
+    key = login.strip()
     column = User.email if "@" in key else User.username
-    return (await db.execute(select(User).where(func.lower(column) == key))).scalar_one_or_none()
+    # lower() on both sides: SQLite's lower() folds ASCII only, unlike Python's str.lower().
+    return (
+        await db.execute(select(User).where(func.lower(column) == func.lower(key)))
+    ).scalar_one_or_none()
 
 
 async def _load_user() -> None:

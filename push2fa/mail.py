@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import smtplib
-import time
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -40,7 +40,9 @@ def _send_smtp(settings: Settings, message: EmailMessage) -> None:
 def _write_outbox(settings: Settings, message: EmailMessage) -> Path:
     outbox = Path(settings.instance_path) / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}.eml"
+    # Microsecond UTC timestamps, so that sorting the names lists the mails in sent order.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = outbox / f"{stamp}-{os.urandom(4).hex()}.eml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(bytes(message))
@@ -49,8 +51,9 @@ def _write_outbox(settings: Settings, message: EmailMessage) -> Path:
 
 async def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
     """Deliver a plain-text mail; failures are logged, never shown to the requester."""
-    message = build_message(settings, to, subject, body)
     try:
+        # Building fails (ValueError) on a header with a line break: never inject headers.
+        message = build_message(settings, to, subject, body)
         if settings.smtp_host:
             await asyncio.to_thread(_send_smtp, settings, message)
             log.info("mail sent subject=%r", subject)
@@ -60,5 +63,5 @@ async def send_mail(settings: Settings, to: str, subject: str, body: str) -> Non
             log.warning("no SMTP configured; mail written to %s", path)
         else:
             log.info("development mail (no SMTP configured), also in %s:\n%s", path, body)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, ValueError, smtplib.SMTPException) as exc:
         log.error("mail delivery failed: %s", type(exc).__name__)

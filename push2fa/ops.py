@@ -23,7 +23,10 @@ async def healthz() -> tuple[dict[str, str], int]:
 @public
 @rate_exempt  # probes from the load balancer
 async def readyz() -> tuple[dict[str, object], int]:
-    """Ready to serve: the database answers (and later, the fan-out broker)."""
+    """Ready to serve: the database answers and the process is not shutting down. A
+    failing Redis is reported as `degraded` but keeps the process in rotation (see
+    services.DEGRADED_ONLY_CHECKS)."""
     checks = await services.current().readiness()
-    ready = all(checks.values())
-    return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
+    ready = all(ok for name, ok in checks.items() if name not in services.DEGRADED_ONLY_CHECKS)
+    status = "unavailable" if not ready else "ok" if all(checks.values()) else "degraded"
+    return {"status": status, "checks": checks}, 200 if ready else 503

@@ -30,12 +30,19 @@ def password_problem(password: str) -> str | None:
 
 
 def _encode(password: str) -> bytes:
-    return password.encode("utf-8", "surrogatepass")[:MAX_PASSWORD_BYTES]
+    return password.encode("utf-8", "surrogatepass")
+
+
+def _fits(secret: bytes) -> bool:
+    return len(secret) <= MAX_PASSWORD_BYTES
 
 
 async def hash_password(password: str, rounds: int) -> str:
+    secret = _encode(password)
+    if not _fits(secret):
+        raise ValueError(f"password longer than {MAX_PASSWORD_BYTES} bytes")
     salt = bcrypt.gensalt(rounds=rounds)
-    hashed = await asyncio.to_thread(bcrypt.hashpw, _encode(password), salt)
+    hashed = await asyncio.to_thread(bcrypt.hashpw, secret, salt)
     return hashed.decode("ascii")
 
 
@@ -45,12 +52,17 @@ def _dummy_hash(rounds: int) -> bytes:
 
 
 async def verify_password(password: str, hashed: str | None, rounds: int) -> bool:
-    """Check `password`; with `hashed=None` spend the same time and return False."""
-    if hashed is None:
+    """Check `password`; with `hashed=None` spend the same time and return False.
+
+    A password over 72 bytes never matches (no stored password is that long), rather than
+    being cut to its first 72 bytes, which would let `<password>anything` log in.
+    """
+    secret = _encode(password)
+    if hashed is None or not _fits(secret):
         reference = await asyncio.to_thread(_dummy_hash, rounds)
-        await asyncio.to_thread(bcrypt.checkpw, _encode(password), reference)
+        await asyncio.to_thread(bcrypt.checkpw, secret[:MAX_PASSWORD_BYTES], reference)
         return False
     try:
-        return await asyncio.to_thread(bcrypt.checkpw, _encode(password), hashed.encode("ascii"))
+        return await asyncio.to_thread(bcrypt.checkpw, secret, hashed.encode("ascii"))
     except ValueError:
         return False

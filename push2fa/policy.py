@@ -38,6 +38,10 @@ def login_required(view: Callable[P, Awaitable[Any]]) -> Callable[P, Awaitable[A
 
 
 def login_redirect() -> WerkzeugResponse:
+    """To the login page, and back here afterwards, unless "here" was a form submission
+    (after logging in, the browser would GET a POST-only URL)."""
+    if request.method not in {"GET", "HEAD"}:
+        return redirect(url_for("auth.login"))
     target = request.full_path if request.query_string else request.path
     return redirect(url_for("auth.login", next=target))
 

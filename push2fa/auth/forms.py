@@ -7,21 +7,16 @@ import re
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp, ValidationError
 
-from push2fa.forms import Form
+from push2fa.forms import Form, no_control_characters
 from push2fa.passwords import password_problem
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+USERNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def _new_password(form: Form, field: PasswordField) -> None:
     problem = password_problem(field.data or "")
     if problem:
         raise ValidationError(problem)
-
-
-def _no_control_characters(form: Form, field: StringField) -> None:
-    if field.data and any(ord(ch) < 0x20 and ch not in "\r\n\t" for ch in field.data):
-        raise ValidationError("Contains characters that are not allowed.")
 
 
 class RegisterForm(Form):
@@ -45,7 +40,7 @@ class RegisterForm(Form):
 
 class LoginForm(Form):
     login = StringField(
-        "Username or email", validators=[DataRequired(), Length(max=254), _no_control_characters]
+        "Username or email", validators=[DataRequired(), Length(max=254), no_control_characters]
     )
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     remember = BooleanField("Remember me")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import audit, mail, protection, services
@@ -34,6 +35,28 @@ async def _render(template: str, form: Form, **context: object) -> Page:
     return await render_template(template, form=form, **context), status
 
 
+async def _taken(db: AsyncSession, username: str, email: str) -> tuple[bool, User | None]:
+    """Whether the username is taken, and the account that has the address, if any."""
+    rows = (
+        await db.execute(
+            select(User).where(
+                # lower() on both sides, as the unique indexes do: SQLite's lower() folds
+                # ASCII only, so comparing with Python's str.lower() would miss "Élise@…".
+                or_(
+                    func.lower(User.username) == func.lower(username),
+                    func.lower(User.email) == func.lower(email),
+                )
+            )
+        )
+    ).scalars()
+    username_taken, owner = False, None
+    for row in rows:
+        username_taken = username_taken or row.username.lower() == username.lower()
+        if row.email.lower() == email.lower():
+            owner = row
+    return username_taken, owner
+
+
 @blueprint.route("/register", methods=["GET", "POST"])
 @public
 @rate_limit(limits=[posts_only(10)])
@@ -47,40 +70,35 @@ async def register() -> Page:
     username, email = form.username.data.strip(), form.email.data.strip()
     password_hash = await hash_password(form.password.data, svc.settings.bcrypt_rounds)
     async with svc.db.session() as db:
-        taken = (
-            await db.execute(
-                select(User.username, User.email).where(
-                    or_(
-                        func.lower(User.username) == username.lower(),
-                        func.lower(User.email) == email.lower(),
-                    )
-                )
-            )
-        ).all()
-        if any(row.username.lower() == username.lower() for row in taken):
+        username_taken, owner = await _taken(db, username, email)
+        if not username_taken and owner is None:
+            user = User(username=username, email=email, password_hash=password_hash)
+            db.add(user)
+            try:
+                await db.flush()
+            except IntegrityError:  # registered by a concurrent request since the check
+                await db.rollback()
+                username_taken, owner = await _taken(db, username, email)
+                if not username_taken and owner is None:
+                    raise
+        if username_taken:
             form.username.errors = [*form.username.errors, "Please use a different username."]
             return await _render("auth/register.html", form)
-        if taken:
-            # The address is registered already: say the same as on success (no account
-            # enumeration) and tell the owner instead.
+        if owner is not None:
+            # The address has an account: answer as on success (no account enumeration),
+            # with the same database write, and tell the owner at their stored address.
             current_app.add_background_task(
                 mail.send_mail,
                 svc.settings,
-                email,
+                owner.email,
                 "Someone tried to register with your address",
                 "Somebody tried to create a push2fa account with this e-mail address, which "
-                "already has one. If it was you, log in or reset your password.",
+                "already has one. If it was you, log in or reset your password.\n",
             )
+            audit.record(db, "account.register_with_taken_email", owner.id)
+            await db.commit()
             await flash("Your account is ready. Please log in.", "success")
             return redirect(url_for("auth.login"))
-        user = User(username=username, email=email, password_hash=password_hash)
-        db.add(user)
-        try:
-            await db.flush()
-        except IntegrityError:
-            await db.rollback()
-            form.username.errors = [*form.username.errors, "Please use a different username."]
-            return await _render("auth/register.html", form)
         audit.record(db, "account.registered", user.id)
         await db.commit()
     await flash("Your account is ready. Please log in.", "success")
@@ -107,9 +125,7 @@ async def login() -> Page:
             audit.record(db, "login.password_failed", user.id if user else None)
             await db.commit()
             if user is not None:
-                await protection.record_failure(
-                    db, svc.settings, user.id, "password", svc.realtime
-                )
+                await protection.record_failure(db, svc.settings, user.id, "password", svc.realtime)
             form.password.errors = ["Invalid username or password."]
             return await _render("auth/login.html", form)
         second_factor = "none"
@@ -119,7 +135,10 @@ async def login() -> Page:
             )
             if device is None or user.second_factor_locked_at is not None:
                 return await begin_push_login(
-                    db, user, remember=form.remember.data, next_path=next_path,
+                    db,
+                    user,
+                    remember=form.remember.data,
+                    next_path=next_path,
                     trusted_browser=device is not None,
                 )
             second_factor = "trusted_browser"
@@ -169,8 +188,10 @@ async def reset_request() -> Page:
                 f"30 minutes:\n\n{link}\n\nIf you did not ask for this, ignore this message; "
                 "your password stays as it is.\n",
             )
-            audit.record(db, "password.reset_requested", user.id)
-            await db.commit()
+        # Recorded for unknown addresses too: the same database write either way, so the
+        # answer's timing does not tell whether the address has an account.
+        audit.record(db, "password.reset_requested", user.id if user else None)
+        await db.commit()
     await flash(
         "If that address belongs to an account, a reset link is on its way. "
         "It works once, for 30 minutes.",

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import services
+from push2fa.auth.forms import USERNAME_RE
 from push2fa.avatars import identicon_svg
 from push2fa.forms import CSRF_ERROR
 from push2fa.limits import MINUTE, posts_only, rate_exempt, rate_limit
@@ -27,7 +28,8 @@ async def index() -> str:
 
 
 async def _user_by_name(username: str) -> User:
-    if len(username) > MAX_USERNAME_IN_URL:
+    # A name no account can have is not worth a query (and NUL would make PostgreSQL fail).
+    if len(username) > MAX_USERNAME_IN_URL or not USERNAME_RE.match(username):
         abort(404)
     async with services.current().db.session() as db:
         user = (
