@@ -126,7 +126,9 @@ async def test_out_of_order_callbacks_first_answer_stands(svc, user, published):
     challenge = await new_challenge(svc, user)
     async with svc.db.session() as db:
         await challenges.decide(db, published, challenge.id, S.DENIED, by="webhook")
-        assert await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook") is None
+        assert (
+            await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook") is None
+        )
     assert await status_of(svc, challenge) == S.DENIED
 
 

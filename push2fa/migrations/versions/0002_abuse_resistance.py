@@ -42,7 +42,9 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("used_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_recovery_codes_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_recovery_codes_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recovery_codes")),
@@ -61,7 +63,9 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_trusted_devices_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_trusted_devices_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trusted_devices")),
@@ -76,8 +80,11 @@ def downgrade() -> None:
         batch.drop_column("match_code")
     with op.batch_alter_table("users") as batch:
         for column in (
-            "password_changed_at", "must_change_password", "push_blocked_until",
-            "second_factor_locked_at", "failed_attempts",
+            "password_changed_at",
+            "must_change_password",
+            "push_blocked_until",
+            "second_factor_locked_at",
+            "failed_attempts",
         ):
             batch.drop_column(column)
     if op.get_bind().dialect.name == "sqlite":  # the batch rebuild dropped them
