@@ -9,12 +9,15 @@
     var submitted = false;
     var stopCountdown = window.push2faLive.countdown(document.getElementById("countdown"));
 
-    function show(status) {
+    function show(status, reason) {
       root.dataset.status = status;
       states.forEach(function (name) {
         var el = document.getElementById("state-" + name);
         if (el) { el.hidden = name !== status; }
       });
+      var wrongNumber = status === "denied" && reason === "wrong_number";
+      document.getElementById("denied-wrong-number").hidden = !wrongNumber;
+      document.getElementById("denied-on-phone").hidden = wrongNumber;
       document.getElementById("complete-button").hidden = status !== "approved";
       if (status !== "pending") { stopCountdown(); }
       var live = document.getElementById("live-status");
@@ -24,7 +27,7 @@
     window.push2faLive.connect(root, {
       challenge: function (data) {
         if (!data || states.indexOf(data.status) === -1) { return; }
-        show(data.status);
+        show(data.status, data.reason);
         if (data.status === "approved" && !submitted) {
           submitted = true;
           document.getElementById("complete-form").submit();

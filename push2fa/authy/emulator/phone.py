@@ -5,6 +5,11 @@ It enrols from the registration token the app shows (the QR link opens
 shows each account's live TOTP code and its pending pushes, and answers them with plain
 CSRF-protected forms (JavaScript only enhances: fetch instead of reload, live arrival over
 Socket.IO). The token is taken out of the address bar by a redirect right after enrolling.
+
+Every answer is a ``status`` and an optional ``reason``, as the Authy app sends them: a
+number picked for number matching approves with the number as the reason, and Report
+("this wasn't me") denies with the reason ``reported``. The app, not the phone, decides
+what a reason means.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ phone = Blueprint(
 NOTICES = {
     "enrolled": "Account added to this phone.",
     "approved": "Request approved.",
+    "picked": "Number sent. Your login screen shows whether it matched.",
     "denied": "Request denied.",
+    "reported": "Reported as not you. The request was denied and the site was told.",
     "forgotten": "Account removed from this phone.",
     "stale": "That request was already answered or has expired.",
 }
 DECISIONS = {"approved", "denied"}
+REPORTED = "reported"
+MAX_REASON_LENGTH = 200
 
 
 def phone_session(emulator: Emulator) -> PhoneSession | None:
@@ -109,12 +118,12 @@ async def decide(request_uuid: str) -> Response | tuple[dict[str, Any], int]:
     status = form.get("status", "")
     if status not in DECISIONS:
         return answer(400, "Choose approve or deny.")
-    reason = form.get("reason") or None
+    reason = form.get("reason", "").strip()[:MAX_REASON_LENGTH] or None
     try:
         decided = await emulator.decide(
             request_uuid,
             "approved" if status == "approved" else "denied",
-            reason=reason[:200] if reason else None,
+            reason=reason,
             responder_ip=client_ip(),
             phone_devices=session.device_ids,
         )
@@ -123,7 +132,14 @@ async def decide(request_uuid: str) -> Response | tuple[dict[str, Any], int]:
     except errors.RequestNotPending:
         return answer(409, NOTICES["stale"], notice="stale")
     emulator.send_callback_later(decided)
-    return answer(200, NOTICES[status], notice=status, status=status)
+    notice = notice_for(status, reason)
+    return answer(200, NOTICES[notice], notice=notice, status=status)
+
+
+def notice_for(status: str, reason: str | None) -> str:
+    if status == "approved":
+        return "picked" if reason else "approved"
+    return "reported" if reason == REPORTED else "denied"
 
 
 @phone.post("/accounts/<int:device_id>/forget")
@@ -203,7 +219,7 @@ def account_view(device: Device, label: str | None) -> dict[str, Any]:
     return {
         "device_id": device.id,
         "authy_id": device.authy_id,
-        "label": label or f"Authy ID {device.authy_id}",
+        "label": f"User ID {label}" if label else f"Authy ID {device.authy_id}",
         "code": totp.code_at(device.totp_secret, now),
         "seconds_left": totp.seconds_left(now),
     }

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,19 +30,38 @@ from .store import ApprovalRequest, Device, Store
 log = logging.getLogger(__name__)
 
 SOCKETIO_PATH = "/_emulator/socket.io"
+MAX_CHOICES = 9
+MAX_CHOICE_LENGTH = 8  # as the control API's "code"
 
 
 def room_for(authy_id: int) -> str:
     return f"device:{authy_id}"
 
 
+def match_choices(hidden_details: Mapping[str, str]) -> list[str]:
+    """The numbers the phone offers for number matching, from the app's hidden
+    ``match_choices`` ("17,42,83"). Anything but a short list of short numbers gives none,
+    and the phone falls back to a plain Approve (which the app then refuses)."""
+    raw = hidden_details.get("match_choices")
+    if not isinstance(raw, str):
+        return []
+    choices = list(dict.fromkeys(part.strip() for part in raw.split(",")))
+    if not 0 < len(choices) <= MAX_CHOICES:
+        return []
+    if not all(c.isascii() and c.isdigit() and len(c) <= MAX_CHOICE_LENGTH for c in choices):
+        return []
+    return choices
+
+
 def request_card(request: ApprovalRequest) -> dict[str, Any]:
-    """What the phone shows of a request: never its hidden details."""
+    """What the phone shows of a request: of its hidden details, only the numbers to
+    pick from (the app's other hidden details, e.g. its challenge id, stay hidden)."""
     return {
         "uuid": request.uuid,
         "authy_id": request.authy_id,
         "message": request.message,
         "details": dict(request.details),
+        "choices": match_choices(request.hidden_details),
         "created_at": iso(request.created_at),
         "expires_at": iso_or_none(request.expires_at),
     }

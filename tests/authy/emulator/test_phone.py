@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -256,3 +257,131 @@ async def test_bad_phone_posts_are_4xx(phone_http, base_url, data) -> None:
     await open_page(phone_http, base_url)
     async with phone_http.post(f"{base_url}/phone/requests/nope", data=data) as response:
         assert 400 <= response.status < 500
+
+
+# --- number matching and "this wasn't me" -------------------------------------------------
+
+
+async def enrolled_push(phone_http, base_url, http, push, **params: Any) -> str:
+    """Enrol this phone by the QR link, push a request to it; returns the request's uuid."""
+    await enrol_by_link(phone_http, base_url)
+    async with http.post(
+        f"{base_url}/api/devices", json={"token": registration_token("user-1")}
+    ) as response:
+        authy_id = (await response.json())["authy_id"]
+    return str(await push(authy_id, **params))
+
+
+def card_of(html: str, uuid: str) -> str:
+    card = re.search(rf'<article[^>]*data-uuid="{uuid}".*?</article>', html, re.S)
+    assert card, "the request has no card on the phone page"
+    return card.group(0)
+
+
+def transaction_of(received: Any) -> dict[str, Any]:
+    return json.loads(received.body)["approval_request"]["transaction"]
+
+
+async def test_match_choices_show_as_number_buttons_instead_of_approve(
+    phone_http, base_url, http, push
+) -> None:
+    uuid = await enrolled_push(
+        phone_http,
+        base_url,
+        http,
+        push,
+        hidden_details={"match_choices": "17,42,83", "challenge": "secret-challenge-id"},
+    )
+    card = card_of(await open_page(phone_http, base_url), uuid)
+    assert "Pick the number shown on your login screen" in card
+    picks = re.findall(r'<button[^>]*data-action="pick"[^>]*data-code="(\d+)"[^>]*>\s*(\d+)<', card)
+    assert picks == [("17", "17"), ("42", "42"), ("83", "83")]
+    assert 'data-action="approve"' not in card
+    assert 'data-action="deny"' in card and 'data-action="report"' in card
+    assert "secret-challenge-id" not in card
+
+
+async def test_picking_a_number_approves_with_that_number_as_reason(
+    phone_http, base_url, http, push, receiver, key
+) -> None:
+    uuid = await enrolled_push(
+        phone_http, base_url, http, push, hidden_details={"match_choices": "17,42,83"}
+    )
+    html = await open_page(phone_http, base_url)
+    async with phone_http.post(
+        f"{base_url}/phone/requests/{uuid}",
+        data={"status": "approved", "reason": "42", "csrf_token": csrf_of(html)},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 303
+        assert response.headers["Location"].endswith("done=picked")
+    transaction = transaction_of(await receiver.next_request())
+    assert transaction["status"] == "approved" and transaction["reason"] == "42"
+    async with http.get(
+        f"{base_url}/onetouch/json/approval_requests/{uuid}", headers=key
+    ) as response:
+        status = (await response.json())["approval_request"]
+    assert status["status"] == "approved" and status["reason"] == "42"
+    assert "Your login screen shows whether it matched" in await open_page(
+        phone_http, base_url, "?done=picked"
+    )
+
+
+async def test_report_denies_with_reason_reported(
+    phone_http, base_url, http, push, receiver
+) -> None:
+    uuid = await enrolled_push(
+        phone_http, base_url, http, push, hidden_details={"match_choices": "17,42,83"}
+    )
+    html = await open_page(phone_http, base_url)
+    report_form = re.search(
+        r'<form[^>]*>(?:(?!</form>).)*data-action="report".*?</form>', card_of(html, uuid), re.S
+    )
+    assert report_form
+    fields = dict(re.findall(r'name="(status|reason)" value="([^"]*)"', report_form.group(0)))
+    assert fields == {"status": "denied", "reason": "reported"}
+
+    async with phone_http.post(
+        f"{base_url}/phone/requests/{uuid}",
+        data={**fields, "csrf_token": csrf_of(html)},
+        headers={"Accept": "application/json"},
+    ) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["status"] == "denied" and "Reported as not you" in body["message"]
+    transaction = transaction_of(await receiver.next_request())
+    assert transaction["status"] == "denied" and transaction["reason"] == "reported"
+
+
+async def test_plain_deny_sends_no_reason(phone_http, base_url, http, push, receiver) -> None:
+    uuid = await enrolled_push(
+        phone_http, base_url, http, push, hidden_details={"match_choices": "17,42,83"}
+    )
+    html = await open_page(phone_http, base_url)
+    async with phone_http.post(
+        f"{base_url}/phone/requests/{uuid}",
+        data={"status": "denied", "csrf_token": csrf_of(html)},
+        allow_redirects=False,
+    ) as response:
+        assert response.headers["Location"].endswith("done=denied")
+    transaction = transaction_of(await receiver.next_request())
+    assert transaction["status"] == "denied" and transaction["reason"] == ""
+
+
+@pytest.mark.parametrize(
+    "hidden_details",
+    [
+        {},
+        {"match_choices": ""},
+        {"match_choices": "12,<b>,34"},
+        {"match_choices": ",".join(str(n) for n in range(10, 30))},
+    ],
+    ids=["none", "empty", "not-numbers", "too-many"],
+)
+async def test_without_usable_choices_the_phone_offers_plain_approve(
+    phone_http, base_url, http, push, hidden_details
+) -> None:
+    uuid = await enrolled_push(phone_http, base_url, http, push, hidden_details=hidden_details)
+    card = card_of(await open_page(phone_http, base_url), uuid)
+    assert 'data-action="approve"' in card and 'data-action="pick"' not in card
+    assert 'data-action="deny"' in card and 'data-action="report"' in card

@@ -180,3 +180,23 @@ async def test_codes_are_pushed_at_each_step(one_second_steps, http, base_url, c
     second = await phone.next_event("totp", 3)
     assert first["authy_id"] == second["authy_id"] == authy_id
     assert len(first["code"]) == 7 and first["seconds_left"] == 1
+
+
+async def test_new_request_carries_the_choices_to_pick_but_no_other_hidden_details(
+    http, base_url, connect, push
+) -> None:
+    phone = await connect({"Cookie": await phone_cookie(base_url)})
+    authy_id = await authy_id_of(http, base_url)
+    await push(authy_id, hidden_details={"match_choices": "17,42,83", "challenge": "c-secret"})
+    event = await phone.next_event("new_request")
+    assert event["choices"] == ["17", "42", "83"]
+    assert "hidden_details" not in event and "c-secret" not in str(event)
+    state = await phone.client.call("sync", None, timeout=5)
+    assert state["requests"][0]["choices"] == ["17", "42", "83"]
+
+
+async def test_new_request_without_matching_has_no_choices(http, base_url, connect, push) -> None:
+    phone = await connect({"Cookie": await phone_cookie(base_url)})
+    await push(await authy_id_of(http, base_url), hidden_details={"challenge": "c-secret"})
+    event = await phone.next_event("new_request")
+    assert event["choices"] == [] and "c-secret" not in str(event)

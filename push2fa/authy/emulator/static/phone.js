@@ -9,6 +9,7 @@
   }
   const csrfToken = root.dataset.csrfToken;
   const requestsUrl = root.dataset.requestsUrl;
+  const appName = root.dataset.appName;
   const requestsBox = document.getElementById("requests");
   const emptyNote = document.getElementById("no-requests");
   const notices = document.getElementById("notices");
@@ -30,13 +31,70 @@
     return node;
   }
 
-  function decisionButton(value, action, label, className) {
+  function hiddenInput(name, value) {
+    const input = element("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    return input;
+  }
+
+  // One small form per answer, as the server renders them: each posts a status and,
+  // for a picked number or a report, a reason.
+  function decisionForm(request, className, fields) {
+    const form = element("form", "decision-form " + className);
+    form.method = "post";
+    form.action = requestsUrl + encodeURIComponent(request.uuid);
+    form.append(hiddenInput("csrf_token", csrfToken));
+    for (const [name, value] of Object.entries(fields)) {
+      form.append(hiddenInput(name, value));
+    }
+    return form;
+  }
+
+  function actionButton(action, label, className) {
     const button = element("button", "btn flex-fill " + className, label);
     button.type = "submit";
-    button.name = "status";
-    button.value = value;
     button.dataset.action = action;
     return button;
+  }
+
+  function pickForm(request) {
+    const form = decisionForm(request, "mb-3", { status: "approved" });
+    const prompt = element("p", "fw-semibold mb-2", "Pick the number shown on your login screen");
+    prompt.id = "pick-" + request.uuid;
+    const group = element("div", "d-flex gap-2");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-labelledby", prompt.id);
+    for (const choice of request.choices) {
+      const button = actionButton("pick", choice, "btn-outline-primary btn-lg pick-button");
+      button.name = "reason";
+      button.value = choice;
+      button.dataset.code = choice;
+      group.append(button);
+    }
+    form.append(prompt, group);
+    return form;
+  }
+
+  function answerRow(request) {
+    const row = element("div", "d-flex flex-wrap gap-2");
+    const choices = request.choices || [];
+    if (!choices.length) {
+      const approve = decisionForm(request, "d-flex flex-fill", { status: "approved" });
+      approve.append(actionButton("approve", "Approve", "btn-success"));
+      row.append(approve);
+    }
+    const deny = decisionForm(request, "d-flex flex-fill", { status: "denied" });
+    deny.append(actionButton("deny", "Deny", "btn-outline-danger"));
+    const report = decisionForm(
+      request, "d-flex flex-fill", { status: "denied", reason: "reported" });
+    const reportButton = actionButton(
+      "report", "Report: this wasn't me", "btn-outline-secondary");
+    reportButton.setAttribute("aria-describedby", "report-help-" + request.uuid);
+    report.append(reportButton);
+    row.append(deny, report);
+    return row;
   }
 
   function buildCard(request) {
@@ -65,19 +123,16 @@
     timing.append(element("span", "time-left", request.expires_at ? "" : "Never expires"));
     body.append(timing);
 
-    const form = element("form", "d-flex gap-2 decision-form");
-    form.method = "post";
-    form.action = requestsUrl + encodeURIComponent(request.uuid);
-    const csrf = element("input");
-    csrf.type = "hidden";
-    csrf.name = "csrf_token";
-    csrf.value = csrfToken;
-    form.append(
-      csrf,
-      decisionButton("approved", "approve", "Approve", "btn-success"),
-      decisionButton("denied", "deny", "Deny", "btn-outline-danger"),
-    );
-    body.append(form);
+    if ((request.choices || []).length) {
+      body.append(pickForm(request));
+    }
+    body.append(answerRow(request));
+    const help = element(
+      "p", "form-text mb-0",
+      "Report denies the request and tells " + appName +
+      " that someone else tried to log in.");
+    help.id = "report-help-" + request.uuid;
+    body.append(help);
     card.append(body);
     return card;
   }
@@ -182,9 +237,10 @@
     if (event.submitter && event.submitter.name) {
       data.set(event.submitter.name, event.submitter.value);
     }
-    const buttons = form.querySelectorAll("button");
+    const card = form.closest("[data-uuid]");
+    const uuid = card.dataset.uuid;
+    const buttons = card.querySelectorAll("button");
     buttons.forEach(function (button) { button.disabled = true; });
-    const uuid = form.closest("[data-uuid]").dataset.uuid;
     try {
       const response = await fetch(form.action, {
         method: "POST",
@@ -231,7 +287,9 @@
     socket.on("disconnect", function () { setConnection(false); });
     socket.on("new_request", function (request) {
       addRequest(request);
-      notify("New login request: " + request.message, "info");
+      const pick = (request.choices || []).length ?
+        " Pick the number shown on your login screen." : "";
+      notify("New login request: " + request.message + pick, "info");
     });
     socket.on("request_decided", function (event) { removeRequest(event.uuid); });
     socket.on("request_expired", function (event) { removeRequest(event.uuid); });
