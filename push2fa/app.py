@@ -13,7 +13,7 @@ from quart_auth import QuartAuth
 from werkzeug.exceptions import HTTPException
 
 from push2fa import accounts, services
-from push2fa.assets import init_assets
+from push2fa.assets import content_security_policy, init_assets
 from push2fa.config import PROJECT_ROOT, Settings, load_settings
 from push2fa.forms import csrf_token
 from push2fa.limits import init_limits
@@ -42,7 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
 
     @app.context_processor
     async def _settings_in_templates() -> dict[str, object]:
-        return {"settings": settings, "transports": "websocket"}
+        return {"settings": settings, "transports": ",".join(settings.socket_transports)}
 
     svc = services.init_app(app, settings)
     svc.realtime.set_authorizer(make_authorizer(app))
@@ -129,16 +129,6 @@ async def _error_page(code: int, description: str | None) -> str:
         return await render_template("error.html", code=code, title=title, message=description)
     except Exception:
         return f"<!doctype html><title>{code} {title}</title><h1>{code} {title}</h1>"
-
-
-def content_security_policy(extra_sources: str = "") -> str:
-    """No inline script or style anywhere; a CDN only when vendor files fell back to it."""
-    extra = f" {extra_sources}" if extra_sources else ""
-    return (
-        f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
-        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    )
 
 
 async def _security_headers(response: Response) -> Response:

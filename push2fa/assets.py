@@ -96,6 +96,16 @@ def vendor_tags(name: str) -> Markup:
     return Markup(f'<script src="{escape(url)}"{extra} defer></script>')
 
 
+def content_security_policy(extra_sources: str = "") -> str:
+    """No inline script or style anywhere; a CDN only when vendor files fell back to it."""
+    extra = f" {extra_sources}" if extra_sources else ""
+    return (
+        f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
+        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 def init_assets(app: Quart) -> None:
     app.add_template_global(vendor_tags, "vendor_tags")
     app.config["CSP_EXTRA_SOURCES"] = "" if local_assets_present() else CDN_ORIGIN

@@ -16,15 +16,14 @@ from quart import (
 )
 from sqlalchemy import select, update
 from werkzeug.wrappers import Response as WerkzeugResponse
-from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from push2fa import audit, protection, services
 from push2fa.accounts import read_report_token, second_factor_is_fresh, start_session
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.auth.forms import ChangePasswordForm
+from push2fa.forms import CSRF_ERROR, CSRFOnlyForm
 from push2fa.limits import MINUTE, rate_limit
 from push2fa.models import AuditEvent, ChallengePurpose, User, utcnow
-from push2fa.passwords import hash_password, password_problem, verify_password
+from push2fa.passwords import hash_password, verify_password
 from push2fa.policy import login_required, public
 from push2fa.twofa import recovery, trusted
 from push2fa.twofa.flow import SESSION_KEY, request_context, send_push
@@ -45,21 +44,6 @@ UNUSUAL = {
     "recovery_code.used",
     "push.refused",
 }
-
-
-def _new_password(form: Form, field: PasswordField) -> None:
-    problem = password_problem(field.data or "")
-    if problem:
-        raise ValidationError(problem)
-
-
-class ChangePasswordForm(Form):
-    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
-    password = PasswordField("New password", validators=[DataRequired(), _new_password])
-    password2 = PasswordField(
-        "Repeat new password",
-        validators=[DataRequired(), EqualTo("password", message="Passwords must match.")],
-    )
 
 
 @blueprint.get("/security")

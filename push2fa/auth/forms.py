@@ -13,7 +13,7 @@ from push2fa.passwords import password_problem
 USERNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
-def _new_password(form: Form, field: PasswordField) -> None:
+def new_password(form: Form, field: PasswordField) -> None:
     problem = password_problem(field.data or "")
     if problem:
         raise ValidationError(problem)
@@ -31,7 +31,7 @@ class RegisterForm(Form):
     email = EmailField(
         "Email", validators=[DataRequired(), Length(max=254), Email(check_deliverability=False)]
     )
-    password = PasswordField("Password", validators=[DataRequired(), _new_password])
+    password = PasswordField("Password", validators=[DataRequired(), new_password])
     password2 = PasswordField(
         "Repeat password",
         validators=[DataRequired(), EqualTo("password", message="Passwords must match.")],
@@ -54,8 +54,17 @@ class ResetRequestForm(Form):
 
 
 class ResetPasswordForm(Form):
-    password = PasswordField("New password", validators=[DataRequired(), _new_password])
+    password = PasswordField("New password", validators=[DataRequired(), new_password])
     password2 = PasswordField(
         "Repeat password",
+        validators=[DataRequired(), EqualTo("password", message="Passwords must match.")],
+    )
+
+
+class ChangePasswordForm(Form):
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    password = PasswordField("New password", validators=[DataRequired(), new_password])
+    password2 = PasswordField(
+        "Repeat new password",
         validators=[DataRequired(), EqualTo("password", message="Passwords must match.")],
     )

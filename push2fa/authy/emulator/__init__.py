@@ -17,7 +17,7 @@ import socketio
 from quart import Quart, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from push2fa.assets import VENDOR_DIR, init_assets
+from push2fa.assets import VENDOR_DIR, content_security_policy, init_assets
 
 from .authy_api import authy_api
 from .control_api import control_api
@@ -107,15 +107,6 @@ async def _http_error(error: HTTPException) -> Response | tuple[dict[str, Any], 
 async def _unexpected_error(error: Exception) -> tuple[dict[str, Any], int]:
     log.exception("emulator: unexpected error on %s %s", request.method, request.path)
     return AuthyError(500, "60002", "Internal error").body(), 500
-
-
-def content_security_policy(extra_sources: str) -> str:
-    extra = f" {extra_sources}" if extra_sources else ""
-    return (
-        f"default-src 'self'; script-src 'self'{extra}; style-src 'self'{extra}; "
-        "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    )
 
 
 async def _security_headers(response: Response) -> Response:
