@@ -1,4 +1,8 @@
-"""The ASGI entry point Hypercorn serves: `hypercorn -c hypercorn.toml push2fa.asgi:app`."""
+"""The ASGI entry point Hypercorn serves: `hypercorn -c hypercorn.toml push2fa.asgi:app`.
+
+`push2fa serve` serves the same objects through push2fa.server.run, which also drains
+open sockets the moment a shutdown signal arrives (see there for why that matters).
+"""
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -6,4 +10,5 @@ from push2fa.app import create_app
 from push2fa.server import build_asgi
 
 load_dotenv(find_dotenv(usecwd=True), override=False)
-app = build_asgi(create_app())
+application = create_app()
+app = build_asgi(application)

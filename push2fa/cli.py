@@ -7,11 +7,15 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dotenv import find_dotenv, load_dotenv
 
 from push2fa.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from push2fa.logs import configure_logging
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
 
 log = logging.getLogger("push2fa")
 
@@ -23,16 +27,43 @@ def _settings() -> Settings:
         sys.exit(f"push2fa: configuration error: {exc}")
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
+# Any fixed number: the PostgreSQL advisory lock every push2fa migration run takes.
+MIGRATION_LOCK_KEY = 0x70757368  # "push"
+
+
+async def migrate(url: str, revision: str = "head") -> None:
+    """Apply migrations once even when several hosts start at the same moment: on
+    PostgreSQL the runs queue on an advisory lock, and the later ones find nothing to do."""
+    from sqlalchemy import text
+
+    from push2fa.db import make_engine
     from push2fa.migrate import upgrade_url
 
+    if not url.startswith("postgresql"):
+        await upgrade_url(url, revision)
+        return
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                await upgrade_url(url, revision)
+            finally:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
-    asyncio.run(upgrade_url(settings.database_url, args.revision))
+    asyncio.run(migrate(settings.database_url, args.revision))
     print(f"database is at {args.revision}")
     return 0
 
 
-def _hypercorn_config(bind: list[str] | None, workers: int | None) -> object:
+def _hypercorn_config(bind: list[str] | None, workers: int | None) -> Config:
     from hypercorn.config import Config
 
     config = Config.from_toml(str(PROJECT_ROOT / "hypercorn.toml"))
@@ -44,26 +75,24 @@ def _hypercorn_config(bind: list[str] | None, workers: int | None) -> object:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from hypercorn.run import run
-
-    from push2fa.migrate import upgrade_url
+    from push2fa.server import run
 
     settings = _settings()
     configure_logging(settings.log_level)
     config = _hypercorn_config(args.bind, args.workers)
-    workers = getattr(config, "workers", 1)
-    if workers > 1 and not settings.redis_url:
+    if config.workers > 1 and not settings.redis_url:
         sys.exit(
             "push2fa: workers > 1 needs PUSH2FA_REDIS_URL: without Redis a webhook handled by "
             "one worker cannot reach a browser connected to another."
         )
-    asyncio.run(upgrade_url(settings.database_url))
+    asyncio.run(migrate(settings.database_url))
     log.info("push2fa at %s (push service: %s)", settings.public_url, settings.push_service)
     log.info("Authy OneTouch callback URL: %s  (method POST or GET)", settings.webhook_url)
     if settings.emulator_in_process:
         log.info("built-in Authy emulator: phone page at %s/_emulator/phone", settings.public_url)
-    config.application_path = "push2fa.asgi:app"  # type: ignore[attr-defined]
-    return int(run(config) or 0)  # type: ignore[arg-type]
+    if settings.redis_url:
+        log.info("Socket.IO fan-out over Redis; transports: %s", settings.socket_transports)
+    return run(config)
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -71,20 +100,33 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from hypercorn.config import Config
 
     from push2fa.authy.emulator import create_emulator_app
+    from push2fa.authy.emulator.shared_store import RedisStore
     from push2fa.emulation import emulator_settings
 
     settings = _settings()
     configure_logging(settings.log_level)
-    app = create_emulator_app(emulator_settings(settings, callback_url=args.callback_url))
+    emulated = emulator_settings(settings, callback_url=args.callback_url)
+    store = None
+    if settings.emulator_store_url:
+        store = RedisStore.from_url(settings.emulator_store_url, emulated.app_id)
+    app = create_emulator_app(emulated, store)
     config = Config()
-    config.bind = [f"{args.host}:{args.port}"]
+    config.bind = args.bind or [f"{args.host}:{args.port}"]
     log.info(
-        "Authy emulator at http://%s:%s/_emulator (callbacks to %s)",
-        args.host,
-        args.port,
+        "Authy emulator at %s under /_emulator (callbacks to %s)",
+        ", ".join(config.bind),
         args.callback_url or settings.webhook_url,
     )
-    asyncio.run(serve(app, config))
+
+    async def serve_then_close() -> None:
+        try:
+            await serve(app, config)  # type: ignore[arg-type]
+        finally:
+            if store is not None:
+                await store.aclose()
+
+    log.info("emulator state: %s", "Redis" if store is not None else "in memory")
+    asyncio.run(serve_then_close())
     return 0
 
 
@@ -106,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     emu = sub.add_parser("emulator", help="run the Authy emulator as its own server")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=5001)
+    emu.add_argument("--bind", action="append", help="host:port or fd://N (repeatable)")
     emu.add_argument("--callback-url", help="OneTouch callback URL (default: the app's)")
     emu.set_defaults(func=cmd_emulator)
     return parser

@@ -338,6 +338,24 @@ SETTINGS: tuple[Setting, ...] = (
         "Redis for Socket.IO fan-out across workers. Empty: one process, in memory.",
     ),
     Setting(
+        "PUSH2FA_STICKY_SESSIONS",
+        "sticky_sessions",
+        "0",
+        _parse_bool,
+        "Set to 1 when the load balancer pins each client to one worker: the browser may then "
+        "fall back to HTTP long-polling. Otherwise sockets are WebSocket-only, which needs no "
+        "pinning across workers.",
+    ),
+    Setting(
+        "PUSH2FA_EMULATOR_STORE_URL",
+        "emulator_store_url",
+        "",
+        _redis_url,
+        "Where the emulator keeps its users, devices and requests. Empty: in memory (one "
+        "process, forgotten on restart). `redis://…`: kept across restarts and shared by "
+        "every emulator process.",
+    ),
+    Setting(
         "PUSH2FA_NGROK",
         "ngrok",
         "0",
@@ -384,6 +402,8 @@ class Settings:
     smtp_starttls: bool
     mail_from: str
     redis_url: str
+    sticky_sessions: bool
+    emulator_store_url: str
     ngrok: bool
     testing: bool = field(default=False)
 
@@ -398,6 +418,14 @@ class Settings:
     @property
     def uses_emulator(self) -> bool:
         return self.push_service == "emulator"
+
+    @property
+    def socket_transports(self) -> tuple[str, ...]:
+        """Engine.IO transports the server accepts and the browser is told to use.
+
+        Long-polling is a series of HTTP requests that must all reach the worker holding
+        the session, so it is only offered when the load balancer pins clients."""
+        return ("websocket", "polling") if self.sticky_sessions else ("websocket",)
 
     @property
     def emulator_in_process(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Any, Literal, cast
 
 from push2fa.authy.emulator import create_emulator_app
 from push2fa.authy.emulator.settings import EmulatorSettings
+from push2fa.authy.emulator.shared_store import store_for
 from push2fa.config import Settings, derive_secret
 
 
@@ -25,5 +26,7 @@ def emulator_settings(settings: Settings, callback_url: str | None = None) -> Em
 
 
 def in_process_emulator(settings: Settings) -> Any:
-    """The emulator's ASGI app, mounted by the server under /_emulator."""
-    return create_emulator_app(emulator_settings(settings))
+    """The emulator's ASGI app, mounted by the server under /_emulator; its state in
+    Redis when PUSH2FA_EMULATOR_STORE_URL says so (kept across restarts)."""
+    emulated = emulator_settings(settings)
+    return create_emulator_app(emulated, store_for(settings.emulator_store_url, emulated.app_id))

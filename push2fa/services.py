@@ -1,25 +1,47 @@
 """The app's long-lived parts (database, HTTP client, push-service client, realtime server)
-and their lifecycle: made once per app, started before serving, closed at shutdown.
+and their lifecycle: made once per app, started before serving, drained when the server
+is told to stop, closed at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 import aiohttp
 from quart import Quart, current_app
+from sqlalchemy import select
 
 from push2fa.authy.client import AuthyClient
 from push2fa.config import Settings
 from push2fa.db import Database
-from push2fa.realtime import Realtime
+from push2fa.realtime import PENDING, Realtime
 
 log = logging.getLogger("push2fa")
 
 BackgroundTask = Callable[["Services"], Awaitable[None]]
+
+# Checks /readyz reports without failing on: every worker shares the one Redis, so pulling
+# them all out of the load balancer over it would turn lost fan-out (which redelivery from
+# the database covers) into an outage.
+DEGRADED_ONLY_CHECKS = frozenset({"redis"})
+# How stale a waiting page may get when a broker message is lost, at worst.
+REDELIVERY_INTERVAL = 1.0
+REDELIVERY_BATCH = 500
+LOCK_FILE = "serving.lock"
+# Idle connections to the push service are dropped before the server would drop them
+# (Hypercorn's default is 5 s): reusing one the server is closing at that very moment fails
+# the request with a reset, and creating an approval request is not safe to retry.
+HTTP_KEEPALIVE_SECONDS = 4.0
+
+
+class SingleProcessError(RuntimeError):
+    """A second process tried to serve an instance that has no Redis to share events."""
 
 
 @dataclass
@@ -31,6 +53,8 @@ class Services:
     authy: AuthyClient | None = None
     background: list[BackgroundTask] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    draining: bool = False
+    _lock: IO[str] | None = None
 
     def push_client(self) -> AuthyClient:
         if self.authy is None:
@@ -38,12 +62,21 @@ class Services:
         return self.authy
 
     async def readiness(self) -> dict[str, bool]:
-        """What /readyz reports: each dependency and whether it answers."""
-        return {"database": await self.db.ping()}
+        """What /readyz reports: each dependency and whether it answers, and whether this
+        process still takes work (false once it drains for shutdown)."""
+        checks = {"database": await self.db.ping()}
+        broker = await self.realtime.broker_ready()
+        if broker is not None:
+            checks["redis"] = broker
+        checks["serving"] = not self.draining
+        return checks
 
     async def start(self) -> None:
+        if not self.settings.redis_url:
+            self._lock = _claim_single_process(Path(self.settings.instance_path))
         self.http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings.authy_timeout)
+            timeout=aiohttp.ClientTimeout(total=self.settings.authy_timeout),
+            connector=aiohttp.TCPConnector(keepalive_timeout=HTTP_KEEPALIVE_SECONDS),
         )
         self.authy = AuthyClient(
             self.settings.push_api_url,
@@ -51,17 +84,59 @@ class Services:
             self.http,
             timeout=self.settings.authy_timeout,
         )
+        self.realtime.start()
         for job in self.background:
             self.tasks.append(asyncio.create_task(_supervised(job, self), name=job.__name__))
 
+    async def drain(self) -> None:
+        """The server was told to stop: report not ready, and send every open socket off
+        to reconnect (to another worker) while in-flight requests finish. Idempotent."""
+        if not self.draining:
+            log.info("draining: %s open sockets asked to reconnect elsewhere", self._open())
+        self.draining = True
+        await self.realtime.drain()
+
+    def _open(self) -> int:
+        gate = self.realtime.gate
+        return 0 if gate is None else gate.open_websockets
+
     async def stop(self) -> None:
+        self.draining = True
+        await self.realtime.drain()  # sockets still open when no signal drained them first
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
+        await self.realtime.close()
         if self.http is not None:
             await self.http.close()
         await self.db.dispose()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
+
+
+def _claim_single_process(instance: Path) -> IO[str] | None:
+    """Without Redis, Socket.IO rooms live in one process's memory, so only one process
+    may serve. An exclusive lock in the instance folder catches `hypercorn -w 2` and a
+    second `push2fa serve` alike (the CLI also checks its --workers before starting)."""
+    path = instance / LOCK_FILE
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError as exc:
+        log.warning("cannot create %s (%s): not checking for a second process", path, exc)
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SingleProcessError(
+            f"another push2fa process is already serving from {instance}. Without "
+            "PUSH2FA_REDIS_URL only one process (one Hypercorn worker) may serve: a webhook "
+            "handled by one process could not reach a browser connected to another."
+        ) from None
+    return handle
 
 
 async def _supervised(job: BackgroundTask, services: Services) -> None:
@@ -76,10 +151,46 @@ async def _supervised(job: BackgroundTask, services: Services) -> None:
             await asyncio.sleep(1)
 
 
+async def redeliver_forever(svc: Services) -> None:
+    """Send sockets the decisions they missed, from the database: the safety net under
+    the broker (at-most-once pub/sub, outages) and under the connect-time race where a
+    decision lands between a socket's authorisation and its joining the room."""
+    while True:
+        await asyncio.sleep(REDELIVERY_INTERVAL)
+        waiting = svc.realtime.waiting_challenges()
+        for start in range(0, len(waiting), REDELIVERY_BATCH):
+            await _redeliver(svc, waiting[start : start + REDELIVERY_BATCH])
+
+
+async def _redeliver(svc: Services, public_ids: list[str]) -> None:
+    from push2fa.challenges import event_payload
+    from push2fa.models import LoginChallenge
+
+    async with svc.db.session() as db:
+        rows = (
+            (
+                await db.execute(
+                    select(LoginChallenge).where(
+                        LoginChallenge.public_id.in_(public_ids),
+                        LoginChallenge.status != PENDING,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for challenge in rows:
+        missed = await svc.realtime.catch_up(challenge.public_id, event_payload(challenge))
+        if missed:
+            # Normal only around Redis trouble or a decision racing a socket's connect.
+            log.info("redelivered %s to %s socket(s) from the database", challenge.status, missed)
+
+
 def init_app(app: Quart, settings: Settings) -> Services:
     services = Services(
         settings=settings, db=Database(settings.database_url), realtime=Realtime(settings)
     )
+    services.background.append(redeliver_forever)
     app.extensions["push2fa"] = services
 
     @app.before_serving
