@@ -80,6 +80,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level)
     config = _hypercorn_config(args.bind, args.workers)
+    if settings.ngrok:
+        from push2fa.tunnel import TunnelError, open_tunnel
+
+        try:
+            url = open_tunnel(config.bind[0])
+        except TunnelError as exc:
+            sys.exit(f"push2fa: {exc}")
+        settings = _settings()  # now with the tunnel's public URL
+        log.info("ngrok tunnel open: %s", url)
     if config.workers > 1 and not settings.redis_url:
         sys.exit(
             "push2fa: workers > 1 needs PUSH2FA_REDIS_URL: without Redis a webhook handled by "

@@ -105,3 +105,16 @@ def test_unknown_command_exits_with_usage(tmp_path: Path):
 
     assert result.returncode == 2
     assert "usage: push2fa" in result.stderr
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("pyngrok") is not None,
+    reason="pyngrok is installed; this checks the message for when it is not",
+)
+def test_ngrok_without_the_extra_says_how_to_install_it(tmp_path: Path):
+    result = run(tmp_path, "serve", PUSH2FA_NGROK="1")
+
+    assert result.returncode != 0
+    assert "ngrok extra" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "instance" / "push2fa.db").exists(), "nothing should be migrated"
