@@ -24,10 +24,18 @@ def request_context() -> tuple[str, str]:
 
 
 def record(
-    session: AsyncSession, event: str, user_id: int | None = None, **details: Any
+    session: AsyncSession,
+    event: str,
+    user_id: int | None = None,
+    *,
+    origin: tuple[str, str] | None = None,
+    **details: Any,
 ) -> AuditEvent:
-    """Add an audit row to `session` (committed with the caller's transaction)."""
-    ip, agent = request_context()
+    """Add an audit row to `session` (committed with the caller's transaction).
+
+    `origin` (ip, user agent) overrides the current request's: a push answered through the
+    webhook is about the login attempt, not about the push service that called us."""
+    ip, agent = origin if origin is not None else request_context()
     row = AuditEvent(user_id=user_id, event=event, ip=ip, user_agent=agent, details=details)
     session.add(row)
     log.info(

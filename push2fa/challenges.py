@@ -122,7 +122,6 @@ async def _transition(
     *,
     by: str,
     reason: str | None = None,
-    event: str | None = None,
 ) -> list[LoginChallenge]:
     """Move every challenge matching `condition` from `from_status` to `to_status` in one
     conditional UPDATE; publish and return the ones this call won."""
@@ -150,8 +149,9 @@ async def _transition(
     for challenge in won:
         audit.record(
             db,
-            event or f"push.{to_status.value}",
+            f"push.{to_status.value}",
             challenge.user_id,
+            origin=(challenge.ip, challenge.user_agent),
             challenge=challenge.public_id[:8],
             by=by,
             **({"reason": reason} if reason else {}),
