@@ -1,0 +1,197 @@
+"""`python -m bench.run [--quick]`: run the benchmarks, write the results, render the report.
+
+The full run (`make bench`, about 15 minutes on 2 cores) writes
+bench/results/<YYYY-MM-DD>.json and regenerates docs/benchmarks.md and its charts. The
+quick run (`make bench-quick`, under a minute, N=20) exercises every path for CI and
+writes only under bench/results/tmp/, so it never replaces the published figures.
+A scenario that fails is recorded with its error and the run goes on: a report that says
+what did not work beats no report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench import machine, scenarios, targets
+from bench.procs import Children, install_signal_handlers, raise_fd_limit
+from push2fa.config import PROJECT_ROOT
+
+log = logging.getLogger("bench")
+
+RESULTS = PROJECT_ROOT / "bench" / "results"
+SCRATCH = RESULTS / "tmp"
+DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
+CHARTS = PROJECT_ROOT / "docs" / "benchmarks"
+SCENARIOS = ("push", "polling", "throughput", "storm", "redis", "whatif")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small N, under a minute (CI)")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--results", type=Path, help="where to write the JSON results")
+    parser.add_argument("--no-report", action="store_true", help="skip docs and charts")
+    parser.add_argument("--keep", action="store_true", help="keep logs and databases")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        help="seconds to wait for other processes to go quiet first (full run: 300)",
+    )
+    args = parser.parse_args(argv)
+    unknown = {s for s in args.only.split(",") if s} - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return args
+
+
+FAILURES: list[str] = []
+
+
+async def _guarded(name: str, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run one scenario, noting how busy the rest of the machine was meanwhile."""
+    started = time.monotonic()
+    log.info("--- %s", name)
+    with machine.LoadWatcher() as load:
+        try:
+            result = await work()
+        except Exception as exc:
+            log.error("%s failed: %r", name, exc)
+            FAILURES.append(name)
+            result = {"scenario": name, "error": repr(exc), "traceback": traceback.format_exc()}
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    result["machine_load"] = load.summary()
+    return result
+
+
+def wait_until_quiet(limit: float, threshold: float = 25.0) -> dict[str, float]:
+    """Give other users of the machine up to `limit` seconds to finish (bounded)."""
+    started = time.monotonic()
+    others = machine.others_busy_percent()
+    while others > threshold and time.monotonic() - started < limit:
+        log.info("other processes use %.0f %% of a core; waiting for a quieter machine", others)
+        time.sleep(10)
+        others = machine.others_busy_percent()
+    return {"waited_seconds": round(time.monotonic() - started, 1), "others_percent": others}
+
+
+async def run_plan(ctx: scenarios.Context) -> dict[str, Any]:
+    plan = ctx.plan
+    results: dict[str, Any] = {}
+    if plan.wants("push"):
+        results["push"] = [
+            await _guarded(f"push N={n}", partial(scenarios.push_delay, ctx, n))
+            for n in plan.push_sizes
+        ]
+    if plan.wants("polling"):
+        results["polling"] = [
+            await _guarded(
+                f"polling N={n} every {i:g} s", partial(scenarios.polling_delay, ctx, n, i)
+            )
+            for n in plan.polling_sizes
+            for i in plan.polling_intervals
+        ]
+    if plan.wants("throughput"):
+        results["throughput"] = await _guarded(
+            "webhook throughput", partial(scenarios.webhook_throughput, ctx)
+        )
+    if plan.wants("storm"):
+        results["storm"] = await _guarded("bcrypt storm", partial(scenarios.bcrypt_storm, ctx))
+    if plan.wants("redis"):
+        if await scenarios.redis_available(plan.redis_url):
+            results["redis"] = [
+                await _guarded(
+                    f"2 workers + Redis N={n}", partial(scenarios.two_workers_redis, ctx, n)
+                )
+                for n in plan.redis_sizes
+            ]
+        else:
+            results["redis"] = [{"scenario": "redis", "error": f"no Redis at {plan.redis_url}"}]
+    if plan.wants("whatif") and plan.what_if_n:
+        results["whatif"] = [
+            {"name": name, "compare_with": baseline, "result": await _guarded(name, work)}
+            for name, baseline, work in scenarios.what_if(ctx)
+        ]
+    return results
+
+
+def _log_to_stderr() -> None:
+    """The harness's own log; the app's loggers (also imported here) stay out of it."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s bench: %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _log_to_stderr()
+    install_signal_handlers()
+    raise_fd_limit()
+    plan = scenarios.Plan.quick() if args.quick else scenarios.Plan.full()
+    plan.only = {s for s in args.only.split(",") if s}
+    plan.database = args.database
+    stamp = datetime.now(UTC)
+    workdir = SCRATCH / f"run-{stamp:%Y%m%d-%H%M%S}"
+    children = Children()
+    ctx = scenarios.Context(children=children, workdir=workdir, plan=plan)
+    quiet = wait_until_quiet(
+        args.wait_quiet if args.wait_quiet is not None else (0.0 if args.quick else 300.0)
+    )
+    started = time.monotonic()
+    try:
+        results = asyncio.run(run_plan(ctx))
+    finally:
+        children.stop_all()
+    document = {
+        "date": f"{stamp:%Y-%m-%d}",
+        "started_at": stamp.isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine.describe() | {"before_start": quiet},
+        "plan": {k: v for k, v in vars(plan).items() if k != "only"} | {"only": sorted(plan.only)},
+        **results,
+    }
+    document["targets"] = targets.evaluate(document)
+    target = args.results or (
+        SCRATCH / f"{stamp:%Y-%m-%d}-quick.json"
+        if args.quick
+        else RESULTS / f"{stamp:%Y-%m-%d}.json"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    log.info("results: %s (%.0f s)", target, document["wall_seconds"])
+    if not args.no_report:
+        from bench import report
+
+        doc, charts = (
+            (SCRATCH / "benchmarks.md", SCRATCH / "charts") if args.quick else (DOC, CHARTS)
+        )
+        report.write(document, target, doc, charts)
+        log.info("report: %s", doc)
+    if FAILURES:
+        log.error("failed: %s (logs kept in %s)", ", ".join(FAILURES), workdir)
+    elif not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

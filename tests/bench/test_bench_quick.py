@@ -1,0 +1,61 @@
+"""The benchmark harness still runs end to end: its smallest configuration (20 waiting
+browsers on websocket, app and emulator as separate servers) produces a results file of
+the expected shape, and every decided browser got its event. No timing is asserted: this
+machine's numbers belong in docs/benchmarks.md, not in a pass/fail line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY_KEYS = {"count", "min", "median", "p95", "p99", "max", "mean"}
+
+
+def _run_quick(tmp_path: Path, only: str) -> dict:
+    results = tmp_path / "quick.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSH2FA_", "AUTHY_"))}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--only",
+            only,
+            "--results",
+            str(results),
+            "--no-report",
+            "--wait-quiet",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(results.read_text())
+
+
+def test_quick_push_run_reaches_every_waiting_browser(tmp_path: Path) -> None:
+    document = _run_quick(tmp_path, "push")
+    assert document["mode"] == "quick"
+    assert {"cores", "ram_gib", "python", "packages"} <= set(document["machine"])
+    assert {row["target"] for row in document["targets"]}
+    [push] = document["push"]
+    assert "error" not in push, push.get("traceback")
+    assert push["n"] == 20
+    assert push["connect"]["connected"] == 20
+    assert push["all_got_initial_state"]
+    assert push["decisions"] == 20
+    assert push["received"] == 20
+    assert push["every_decided_waiter_got_its_event"]
+    assert set(push["delay_ms"]) == SUMMARY_KEYS
+    assert push["rss_after_bytes"] > 0
+    assert {"cpu_percent", "safety_net_polls", "ws_frames_in"} <= set(push["idle"])
