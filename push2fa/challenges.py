@@ -131,21 +131,19 @@ async def _transition(
         values["consumed_at"] = now
     else:
         values.update(decided_at=now, decided_by=by, reason=reason)
+    # RETURNING the whole row: the winners come back already updated, with no second
+    # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
     statement = (
         update(LoginChallenge)
         .where(LoginChallenge.status == from_status.value, condition)
         .values(**values)
-        .returning(LoginChallenge.id)
+        .returning(LoginChallenge)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    won_ids = list((await db.execute(statement)).scalars())
-    if not won_ids:
+    won = list((await db.execute(statement)).scalars().all())
+    if not won:
         await db.commit()  # ends the no-op transaction without expiring loaded objects
         return []
-    won = list(
-        (await db.execute(select(LoginChallenge).where(LoginChallenge.id.in_(won_ids))))
-        .scalars()
-        .all()
-    )
     for challenge in won:
         audit.record(
             db,
@@ -158,7 +156,6 @@ async def _transition(
         )
     await db.commit()
     for challenge in won:
-        await db.refresh(challenge)
         await realtime.publish_challenge(challenge.public_id, event_payload(challenge))
     return won
 
@@ -257,7 +254,7 @@ async def claim_polls(
     due = (
         (
             await db.execute(
-                select(LoginChallenge)
+                select(LoginChallenge.id, LoginChallenge.poll_count)
                 .where(
                     LoginChallenge.status == S.PENDING.value,
                     LoginChallenge.provider_uuid.is_not(None),
@@ -268,23 +265,30 @@ async def claim_polls(
                 .limit(limit)
             )
         )
-        .scalars()
         .all()
     )
-    claimed: list[LoginChallenge] = []
+    # One conditional UPDATE per backoff step (usually one or two), not one per challenge;
+    # `next_poll_at <= now` again, so a challenge another worker just claimed is skipped.
+    by_step: dict[int, list[int]] = {}
     for challenge in due:
-        next_poll = now + poll_backoff(first_delay, challenge.poll_count + 1)
+        by_step.setdefault(challenge.poll_count, []).append(challenge.id)
+    claimed: list[LoginChallenge] = []
+    for poll_count, ids in by_step.items():
         result = await db.execute(
             update(LoginChallenge)
             .where(
-                LoginChallenge.id == challenge.id,
-                LoginChallenge.next_poll_at == challenge.next_poll_at,
+                LoginChallenge.id.in_(ids),
+                LoginChallenge.status == S.PENDING.value,
+                LoginChallenge.next_poll_at <= now,
             )
-            .values(next_poll_at=next_poll, poll_count=LoginChallenge.poll_count + 1)
-            .returning(LoginChallenge.id)
+            .values(
+                next_poll_at=now + poll_backoff(first_delay, poll_count + 1),
+                poll_count=poll_count + 1,
+            )
+            .returning(LoginChallenge)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        if result.first() is not None:
-            claimed.append(challenge)
+        claimed.extend(result.scalars().all())
     await db.commit()
     return claimed
 

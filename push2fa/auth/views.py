@@ -118,6 +118,9 @@ async def login() -> Page:
     svc = services.current()
     async with svc.db.session() as db:
         user = await find_by_login(db, form.login.data)
+        # Hand the connection back before bcrypt: a login waiting for a bcrypt thread must
+        # not hold one of the pool's connections while webhooks wait for them.
+        await db.commit()
         ok = await verify_password(
             form.password.data, user.password_hash if user else None, svc.settings.bcrypt_rounds
         )
