@@ -6,8 +6,8 @@ is told to stop, closed at shutdown.
 from __future__ import annotations
 
 import asyncio
-import gc
 import fcntl
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
