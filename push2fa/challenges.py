@@ -252,21 +252,18 @@ async def claim_polls(
     poll time forward with a conditional UPDATE, so only one worker polls it."""
     now = utcnow()
     due = (
-        (
-            await db.execute(
-                select(LoginChallenge.id, LoginChallenge.poll_count)
-                .where(
-                    LoginChallenge.status == S.PENDING.value,
-                    LoginChallenge.provider_uuid.is_not(None),
-                    LoginChallenge.next_poll_at <= now,
-                    LoginChallenge.expires_at > now,
-                )
-                .order_by(LoginChallenge.next_poll_at)
-                .limit(limit)
+        await db.execute(
+            select(LoginChallenge.id, LoginChallenge.poll_count)
+            .where(
+                LoginChallenge.status == S.PENDING.value,
+                LoginChallenge.provider_uuid.is_not(None),
+                LoginChallenge.next_poll_at <= now,
+                LoginChallenge.expires_at > now,
             )
+            .order_by(LoginChallenge.next_poll_at)
+            .limit(limit)
         )
-        .all()
-    )
+    ).all()
     # One conditional UPDATE per backoff step (usually one or two), not one per challenge;
     # `next_poll_at <= now` again, so a challenge another worker just claimed is skipped.
     by_step: dict[int, list[int]] = {}

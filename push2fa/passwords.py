@@ -28,6 +28,7 @@ _bcrypt_pool = ThreadPoolExecutor(max_workers=_BCRYPT_THREADS, thread_name_prefi
 async def _off_loop(work: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(_bcrypt_pool, work, *args)
 
+
 MIN_PASSWORD_BYTES = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past 72 bytes
 

@@ -17,7 +17,7 @@ class TunnelError(RuntimeError):
 def open_tunnel(bind: str) -> str:
     """Open an https tunnel to `bind` (host:port) and return its public URL."""
     try:
-        from pyngrok import ngrok  # type: ignore[import-not-found]
+        from pyngrok import ngrok
     except ImportError:
         raise TunnelError(
             "PUSH2FA_NGROK=1 needs the optional ngrok extra: pip install -e '.[ngrok]'"
