@@ -327,9 +327,11 @@ class Realtime:
         for room in rooms:
             await self.server.enter_room(sid, room)
         for event, data in initial:
-            await self.server.emit(event, data, to=sid, ignore_queue=True)
+            # Recorded before the await: a decision delivered while this emit is in flight
+            # then sees the socket already has it, and is not sent twice.
             if event == CHALLENGE_EVENT:
                 self._sent[sid] = str(data.get("status"))
+            await self.server.emit(event, data, to=sid, ignore_queue=True)
         return True
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
