@@ -287,6 +287,19 @@ async def _refuse(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"shutting down"})
 
 
+
+# A challenge only moves forward (pending → approved → consumed, or to another final
+# state); a status older than what a socket already has (a broker message that arrived
+# after redelivery from the database) is not sent again.
+_STAGE = {"pending": 0, "approved": 1}
+FINAL_STAGE = 2
+
+
+def _later(status: str, already: str | None) -> bool:
+    if already is None:
+        return True
+    return _STAGE.get(status, FINAL_STAGE) > _STAGE.get(already, FINAL_STAGE)
+
 class Realtime:
     """Wraps the AsyncServer; the rest of the app only calls `publish_*`."""
 
@@ -366,7 +379,7 @@ class Realtime:
         status = str(data.get("status"))
         sent = 0
         for sid in self._members(room):
-            if self._sent.get(sid) != status:
+            if _later(status, self._sent.get(sid)):
                 self._sent[sid] = status
                 await self.server.emit(event, data, to=sid, ignore_queue=True)
                 sent += 1
