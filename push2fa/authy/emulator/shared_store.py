@@ -41,8 +41,8 @@ from .store import (
     NewApprovalRequest,
     Store,
     User,
+    build_request,
     new_object_id,
-    new_request_uuid,
 )
 
 if TYPE_CHECKING:  # redis is the optional extra `redis`
@@ -346,18 +346,7 @@ class RedisStore:
     async def create_request(
         self, authy_id: int, new: NewApprovalRequest, now: datetime
     ) -> ApprovalRequest:
-        request = ApprovalRequest(
-            uuid=new_request_uuid(),
-            object_id=new_object_id(),
-            authy_id=authy_id,
-            message=new.message,
-            details=dict(new.details),
-            hidden_details=dict(new.hidden_details),
-            logos=new.logos,
-            seconds_to_expire=new.seconds_to_expire,
-            created_at=now,
-            updated_at=now,
-        )
+        request = build_request(authy_id, new, now)
         expires_at = request.expires_at
         key = self._key("request", request.uuid)
         created = now.timestamp()

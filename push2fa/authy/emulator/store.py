@@ -92,6 +92,22 @@ class NewApprovalRequest:
     seconds_to_expire: int
 
 
+def build_request(authy_id: int, new: NewApprovalRequest, now: datetime) -> ApprovalRequest:
+    """A fresh pending approval request, the same for every store."""
+    return ApprovalRequest(
+        uuid=new_request_uuid(),
+        object_id=new_object_id(),
+        authy_id=authy_id,
+        message=new.message,
+        details=dict(new.details),
+        hidden_details=dict(new.hidden_details),
+        logos=new.logos,
+        seconds_to_expire=new.seconds_to_expire,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 class Store(Protocol):
     async def create_user(
         self, email: str, cellphone: str, country_code: int, now: datetime
@@ -244,18 +260,7 @@ class MemoryStore:
     async def create_request(
         self, authy_id: int, new: NewApprovalRequest, now: datetime
     ) -> ApprovalRequest:
-        request = ApprovalRequest(
-            uuid=new_request_uuid(),
-            object_id=new_object_id(),
-            authy_id=authy_id,
-            message=new.message,
-            details=dict(new.details),
-            hidden_details=dict(new.hidden_details),
-            logos=new.logos,
-            seconds_to_expire=new.seconds_to_expire,
-            created_at=now,
-            updated_at=now,
-        )
+        request = build_request(authy_id, new, now)
         async with self._lock:
             self._requests[request.uuid] = request
             self._created_since_purge += 1
