@@ -287,7 +287,6 @@ async def _refuse(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"shutting down"})
 
 
-
 # A challenge only moves forward (pending → approved → consumed, or to another final
 # state); a status older than what a socket already has (a broker message that arrived
 # after redelivery from the database) is not sent again.
@@ -299,6 +298,7 @@ def _later(status: str, already: str | None) -> bool:
     if already is None:
         return True
     return _STAGE.get(status, FINAL_STAGE) > _STAGE.get(already, FINAL_STAGE)
+
 
 class Realtime:
     """Wraps the AsyncServer; the rest of the app only calls `publish_*`."""
