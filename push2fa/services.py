@@ -16,12 +16,11 @@ from typing import IO
 
 import aiohttp
 from quart import Quart, current_app
-from sqlalchemy import select
 
 from push2fa.authy.client import AuthyClient
 from push2fa.config import Settings
 from push2fa.db import Database
-from push2fa.realtime import PENDING, Realtime
+from push2fa.realtime import Realtime
 
 log = logging.getLogger("push2fa")
 
@@ -31,9 +30,6 @@ BackgroundTask = Callable[["Services"], Awaitable[None]]
 # them all out of the load balancer over it would turn lost fan-out (which redelivery from
 # the database covers) into an outage.
 DEGRADED_ONLY_CHECKS = frozenset({"redis"})
-# How stale a waiting page may get when a broker message is lost, at worst.
-REDELIVERY_INTERVAL = 1.0
-REDELIVERY_BATCH = 500
 LOCK_FILE = "serving.lock"
 # Idle connections to the push service are dropped before the server would drop them
 # (Hypercorn's default is 5 s): reusing one the server is closing at that very moment fails
@@ -156,46 +152,10 @@ async def _supervised(job: BackgroundTask, services: Services) -> None:
             await asyncio.sleep(1)
 
 
-async def redeliver_forever(svc: Services) -> None:
-    """Send sockets the decisions they missed, from the database: the safety net under
-    the broker (at-most-once pub/sub, outages) and under the connect-time race where a
-    decision lands between a socket's authorisation and its joining the room."""
-    while True:
-        await asyncio.sleep(REDELIVERY_INTERVAL)
-        waiting = svc.realtime.waiting_challenges()
-        for start in range(0, len(waiting), REDELIVERY_BATCH):
-            await _redeliver(svc, waiting[start : start + REDELIVERY_BATCH])
-
-
-async def _redeliver(svc: Services, public_ids: list[str]) -> None:
-    from push2fa.challenges import event_payload
-    from push2fa.models import LoginChallenge
-
-    async with svc.db.session() as db:
-        rows = (
-            (
-                await db.execute(
-                    select(LoginChallenge).where(
-                        LoginChallenge.public_id.in_(public_ids),
-                        LoginChallenge.status != PENDING,
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    for challenge in rows:
-        missed = await svc.realtime.catch_up(challenge.public_id, event_payload(challenge))
-        if missed:
-            # Normal only around Redis trouble or a decision racing a socket's connect.
-            log.info("redelivered %s to %s socket(s) from the database", challenge.status, missed)
-
-
 def init_app(app: Quart, settings: Settings) -> Services:
     services = Services(
         settings=settings, db=Database(settings.database_url), realtime=Realtime(settings)
     )
-    services.background.append(redeliver_forever)
     app.extensions["push2fa"] = services
 
     @app.before_serving

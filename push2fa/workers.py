@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from push2fa import challenges, webhooks
 from push2fa.authy.errors import AuthyError
-from push2fa.models import ChallengeStatus, Enrollment, utcnow
+from push2fa.models import ChallengeStatus, Enrollment, LoginChallenge, utcnow
 from push2fa.services import Services
 from push2fa.twofa import enrollment as enrol
 from push2fa.twofa.answers import apply_answer
@@ -23,6 +23,9 @@ log = logging.getLogger("push2fa.workers")
 
 TICK_SECONDS = 0.5
 NONCE_PRUNE_EVERY = 60.0
+# How stale a waiting page may get when a broker message is lost, at worst.
+REDELIVERY_INTERVAL = 1.0
+REDELIVERY_BATCH = 500
 ENROLLMENT_POLL_START = 1.0
 ENROLLMENT_POLL_MAX = 5.0
 
@@ -103,19 +106,63 @@ async def watch_enrollments_once(svc: Services) -> None:
                 await enrol.finish(db, svc.realtime, enrollment, "completed", status.authy_id)
 
 
+async def redeliver_once(svc: Services) -> None:
+    """Send sockets the decisions they missed, from the database: the safety net under
+    the broker (at-most-once pub/sub, outages) and under the connect-time race where a
+    decision lands between a socket's authorisation and its joining the room."""
+    waiting = svc.realtime.waiting_challenges()
+    for start in range(0, len(waiting), REDELIVERY_BATCH):
+        async with svc.db.session() as db:
+            rows = (
+                (
+                    await db.execute(
+                        select(LoginChallenge).where(
+                            LoginChallenge.public_id.in_(waiting[start : start + REDELIVERY_BATCH]),
+                            LoginChallenge.status != ChallengeStatus.PENDING.value,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        for challenge in rows:
+            payload = challenges.event_payload(challenge)
+            missed = await svc.realtime.catch_up(challenge.public_id, payload)
+            if missed:
+                # Normal only around Redis trouble or a decision racing a socket's connect.
+                log.info(
+                    "redelivered %s to %s socket(s) from the database", challenge.status, missed
+                )
+
+
+async def prune_once(svc: Services) -> None:
+    async with svc.db.session() as db:
+        await webhooks.prune_nonces(db)
+
+
+# Each periodic step and how often it runs, in seconds.
+STEPS = (
+    (sweep_once, TICK_SECONDS),
+    (poll_once, TICK_SECONDS),
+    (watch_enrollments_once, TICK_SECONDS),
+    (redeliver_once, REDELIVERY_INTERVAL),
+    (prune_once, NONCE_PRUNE_EVERY),
+)
+
+
 async def run_forever(svc: Services) -> None:
-    """One loop for all periodic work, so an idle server costs one wake-up per tick."""
-    last_prune = 0.0
+    """One loop for all periodic work, so an idle server costs one wake-up per tick; a
+    failing step is logged and does not hold up the others."""
+    last_run = {step: 0.0 for step, _ in STEPS}
     while True:
-        for step in (sweep_once, poll_once, watch_enrollments_once):
+        for step, every in STEPS:
+            if time.monotonic() - last_run[step] < every:
+                continue
+            last_run[step] = time.monotonic()
             try:
                 await step(svc)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("background step %s failed", step.__name__)
-        if time.monotonic() - last_prune > NONCE_PRUNE_EVERY:
-            async with svc.db.session() as db:
-                await webhooks.prune_nonces(db)
-            last_prune = time.monotonic()
         await asyncio.sleep(TICK_SECONDS)

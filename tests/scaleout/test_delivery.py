@@ -22,8 +22,9 @@ from push2fa.app import create_app
 from push2fa.models import ChallengeStatus, LoginChallenge, User
 from push2fa.realtime import CHALLENGE_EVENT, challenge_room
 from push2fa.server import build_asgi
-from push2fa.services import REDELIVERY_INTERVAL, Services
+from push2fa.services import Services
 from push2fa.twofa.flow import SESSION_KEY
+from push2fa.workers import REDELIVERY_INTERVAL
 from tests.conftest import TEST_SECRET
 from tests.scaleout.cluster import listener, until
 from tests.servers import reserve_listener, serve_asgi
