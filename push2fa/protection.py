@@ -22,11 +22,11 @@ from push2fa.models import (
     AuditEvent,
     ChallengeStatus,
     LoginChallenge,
-    TrustedDevice,
     User,
     utcnow,
 )
 from push2fa.realtime import Realtime
+from push2fa.twofa import trusted
 
 log = logging.getLogger("push2fa.protection")
 
@@ -189,11 +189,7 @@ async def report_not_me(
             must_change_password=True,
         )
     )
-    await db.execute(
-        update(TrustedDevice)
-        .where(TrustedDevice.user_id == user_id, TrustedDevice.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    await trusted.revoke(db, user_id)
     audit.record(db, "push.reported", user_id, source=source)
     await db.commit()
     await end_pending_pushes(db, realtime, user_id, reason="reported")
