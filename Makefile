@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-VENDOR := static/vendor
+VENDOR := push2fa/static/vendor
 
 .PHONY: run install install-dev assets test lint bench bench-quick screenshots clean
 
@@ -20,15 +20,21 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
-# Front-end libraries from the npm registry (package-lock.json), copied to static/vendor.
-# Without npm the pages use the same versions from a CDN, pinned with SRI hashes.
-assets:
+# Front-end libraries from the npm registry (package-lock.json), copied to push2fa/static/vendor.
+# Re-run only when the lock file changes. Without npm the pages use the same versions from a
+# CDN, pinned with SRI hashes.
+ASSETS_STAMP := $(VENDOR)/.installed
+
+assets: $(ASSETS_STAMP)
+
+$(ASSETS_STAMP): package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --no-audit --no-fund --loglevel=error && \
 		mkdir -p $(VENDOR) && \
 		cp node_modules/bootstrap/dist/css/bootstrap.min.css \
 		   node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
-		   node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/ ; \
+		   node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/ && \
+		touch $@ ; \
 	else \
 		echo "npm not found: pages will load Bootstrap and socket.io-client from a pinned CDN"; \
 	fi

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from push2fa import accounts, services
 from push2fa.assets import content_security_policy, init_assets
-from push2fa.config import PROJECT_ROOT, Settings, load_settings
+from push2fa.config import Settings, load_settings
 from push2fa.forms import csrf_token
 from push2fa.limits import init_limits
 from push2fa.logs import configure_logging
@@ -32,8 +32,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     configure_logging(settings.log_level)
     app = Quart(
         "push2fa",
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder="templates",
+        static_folder="static",
     )
     _configure(app, settings)
     QuartAuth(app)

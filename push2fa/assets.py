@@ -18,7 +18,7 @@ from quart import Quart, url_for
 from push2fa.config import PROJECT_ROOT
 
 CDN_ORIGIN = "https://cdn.jsdelivr.net"
-VENDOR_DIR = PROJECT_ROOT / "static" / "vendor"
+VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 
 

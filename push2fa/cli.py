@@ -67,6 +67,8 @@ def _hypercorn_config(bind: list[str] | None, workers: int | None) -> Config:
     from hypercorn.config import Config
 
     config = Config.from_toml(str(PROJECT_ROOT / "hypercorn.toml"))
+    # One handler for everything: Hypercorn's lines in push2fa's format, printed once.
+    config.errorlog = logging.getLogger("hypercorn.error")
     if bind:
         config.bind = bind
     if workers:

@@ -15,3 +15,4 @@ def configure_logging(level: str) -> None:
         handler.push2fa = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     logging.getLogger("push2fa").setLevel(level)
+    logging.getLogger("hypercorn.error").setLevel(level)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 INSTALL_TIMEOUT = 600
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
-LEFTOVERS = (".venv", "node_modules", "instance", "static/vendor")
+LEFTOVERS = (".venv", "node_modules", "instance", "push2fa/static/vendor")
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
@@ -113,7 +113,7 @@ async def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], lo
 
 
 def test_make_install_copies_the_vendor_assets(clone: Path):
-    vendor = clone / "static" / "vendor"
+    vendor = clone / "push2fa" / "static" / "vendor"
 
     assert sorted(p.name for p in vendor.iterdir()) == [
         "bootstrap.bundle.min.js",

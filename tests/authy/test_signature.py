@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +13,12 @@ from push2fa.authy.params import ParamsError, to_query
 from push2fa.authy.signature import canonical_params, sign, verify
 from tests.authy.test_params import realistic_bodies
 
-VECTORS_NAME = "authy-signature-vectors.json"
-
-
-def _find_vectors_file() -> Path:
-    """The spec lives in shared/ beside the checkout; look upwards so any layout works."""
-    override = os.environ.get("PUSH2FA_SPEC_DIR")
-    if override:
-        return Path(override) / VECTORS_NAME
-    for base in Path(__file__).resolve().parents:
-        for candidate in (base / "shared" / "spec" / VECTORS_NAME, base / "spec" / VECTORS_NAME):
-            if candidate.is_file():
-                return candidate
-    raise FileNotFoundError(f"{VECTORS_NAME} not found above {__file__}; set PUSH2FA_SPEC_DIR")
+VECTORS_FILE = Path(__file__).resolve().parent / "vectors" / "authy-signature-vectors.json"
 
 
 def _load_vectors() -> list[dict[str, Any]]:
-    with _find_vectors_file().open(encoding="utf-8") as handle:
+    """Public vectors from the official clients' test suites (sources in vectors/README.md)."""
+    with VECTORS_FILE.open(encoding="utf-8") as handle:
         document: dict[str, list[dict[str, Any]]] = json.load(handle)
     return document["authy_onetouch"]
 
