@@ -15,7 +15,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from bench.procs import raise_fd_limit
-from push2fa.authy.emulator import EmulatorSettings, create_emulator_app
+from push2fa.pushservice import EmulatorSettings, create_emulator_app
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,9 +110,9 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from push2fa.authy.emulator import create_emulator_app
-    from push2fa.authy.emulator.shared_store import RedisStore
     from push2fa.emulation import emulator_settings
+    from push2fa.pushservice import create_emulator_app
+    from push2fa.pushservice.shared_store import RedisStore
 
     settings = _settings()
     configure_logging(settings.log_level)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, cast
 
-from push2fa.authy.emulator import create_emulator_app
-from push2fa.authy.emulator.settings import EmulatorSettings
-from push2fa.authy.emulator.shared_store import store_for
 from push2fa.config import Settings, derive_secret
+from push2fa.pushservice import create_emulator_app
+from push2fa.pushservice.settings import EmulatorSettings
+from push2fa.pushservice.shared_store import store_for
 
 
 def emulator_settings(settings: Settings, callback_url: str | None = None) -> EmulatorSettings:

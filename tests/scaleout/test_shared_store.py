@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from push2fa.authy.emulator.shared_store import RedisStore
-from push2fa.authy.emulator.store import Decision, MemoryStore, NewApprovalRequest, Store
+from push2fa.pushservice.shared_store import RedisStore
+from push2fa.pushservice.store import Decision, MemoryStore, NewApprovalRequest, Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 Opener = Callable[[], RedisStore]

@@ -18,7 +18,7 @@ import socketio
 from yarl import URL
 
 from push2fa.app import create_app
-from push2fa.authy.emulator import EmulatorSettings, create_emulator_app
+from push2fa.pushservice import EmulatorSettings, create_emulator_app
 from push2fa.server import build_asgi
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.servers import reserve_listener, serve_asgi, url_of

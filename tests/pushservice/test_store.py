@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from push2fa.authy.emulator.store import Decision, MemoryStore, NewApprovalRequest
+from push2fa.pushservice.store import Decision, MemoryStore, NewApprovalRequest
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

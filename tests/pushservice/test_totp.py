@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from push2fa.authy.emulator import totp
+from push2fa.pushservice import totp
 
 RFC_SECRET = b"12345678901234567890"
 

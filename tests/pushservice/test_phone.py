@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from push2fa.authy.emulator.phone_session import COOKIE_NAME
+from push2fa.pushservice.phone_session import COOKIE_NAME
 
 from .conftest import registration_token
 

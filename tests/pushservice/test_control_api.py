@@ -15,8 +15,8 @@ import jwt
 import pytest
 
 from push2fa.authy import signature
-from push2fa.authy.emulator import create_emulator_app
 from push2fa.authy.params import parse_query
+from push2fa.pushservice import create_emulator_app
 from tests.servers import serve_asgi
 
 from .conftest import API_KEY, APP_ID, CALLBACK_PATH, registration_token

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 import socketio
 
-from push2fa.authy.emulator import totp
-from push2fa.authy.emulator.phone_session import COOKIE_NAME
+from push2fa.pushservice import totp
+from push2fa.pushservice.phone_session import COOKIE_NAME
 
 from .conftest import registration_token
 

@@ -19,7 +19,7 @@ import jwt
 import pytest
 from aiohttp import web
 
-from push2fa.authy.emulator import EmulatorSettings, create_emulator_app
+from push2fa.pushservice import EmulatorSettings, create_emulator_app
 from tests.servers import serve_asgi
 
 API_KEY = "test-api-key-0123456789abcdefABCDEF"
