@@ -114,15 +114,15 @@ async def registration_status() -> JSON:
     return {"registration": registration, "success": True}, 200
 
 
-@authy_api.post("/onetouch/json/users/<authy_id>/approval_requests")
-async def create_approval_request(authy_id: str) -> JSON:
+@authy_api.post("/onetouch/<fmt>/users/<authy_id>/approval_requests")
+async def create_approval_request(fmt: str, authy_id: str) -> JSON:
     new = inputs.new_approval_request(await inputs.request_params())
     created = await current_emulator().create_request(authy_id_from(authy_id), new)
     return {"approval_request": {"uuid": created.uuid}, "success": True}, 200
 
 
-@authy_api.get("/onetouch/json/approval_requests/<request_uuid>")
-async def approval_request_status(request_uuid: str) -> JSON:
+@authy_api.get("/onetouch/<fmt>/approval_requests/<request_uuid>")
+async def approval_request_status(fmt: str, request_uuid: str) -> JSON:
     return await current_emulator().request_status(request_uuid), 200
 
 
@@ -162,6 +162,15 @@ async def _no_sms_or_call(authy_id: str, channel: str) -> JSON:
 async def request_email(fmt: str, authy_id: str) -> JSON:
     await current_emulator().user(authy_id_from(authy_id))
     raise errors.channel_unavailable("Email")
+
+
+@authy_api.post("/protected/<fmt>/phones/verification/start")
+@authy_api.get("/protected/<fmt>/phones/verification/check")
+@authy_api.get("/protected/<fmt>/phones/info")
+async def phone_verification(fmt: str) -> JSON:
+    """Phone Verification v1 sends codes by SMS or voice and looks numbers up at carriers:
+    nothing a self-hosted service can do, so a clear 403 rather than a 404."""
+    raise errors.channel_unavailable("Phone verification")
 
 
 # --- TOTP for third-party authenticator apps ------------------------------------------

@@ -778,6 +778,20 @@ async def test_xml_format_answers_as_rails_xml(http, base_url, key, enrol) -> No
     assert root.findtext("success") == "true"
 
 
+async def test_onetouch_xml_format(http, base_url, key, enrol) -> None:
+    authy_id = await enrol()
+    async with http.post(
+        f"{base_url}/onetouch/xml/users/{authy_id}/approval_requests",
+        headers=key,
+        data={"message": "Log in?"},
+    ) as response:
+        assert response.status == 200
+        uuid = ElementTree.fromstring(await response.read()).findtext("approval-request/uuid")
+    async with http.get(f"{base_url}/onetouch/xml/approval_requests/{uuid}", headers=key) as r:
+        root = ElementTree.fromstring(await r.read())
+    assert root.findtext("approval-request/status") == "pending"
+
+
 async def test_xml_errors_are_xml_too(http, base_url) -> None:
     async with http.get(f"{base_url}/protected/xml/users/1/status") as response:
         assert response.status == 401
