@@ -713,6 +713,26 @@ async def test_secret_gives_a_qr_whose_codes_verify(http, base_url, key, enrol) 
     assert (status, verified["token"]) == (200, "is valid")
 
 
+async def test_secret_label_cannot_smuggle_a_second_secret_into_the_uri(
+    http, base_url, key, enrol
+) -> None:
+    authy_id = await enrol()
+    forged = "AAAAAAAAAAAAAAAA"
+    status, body = await call(
+        http,
+        "POST",
+        f"{base_url}/protected/json/users/{authy_id}/secret",
+        headers=key,
+        json={"label": f"x?secret={forged}&digits=6#"},
+    )
+    assert status == 200, body
+    uri = urlsplit(body["uri"])
+    pairs = parse_qsl(uri.query)
+    assert [name for name, _ in pairs].count("secret") == 1
+    assert dict(pairs)["secret"] != forged and dict(pairs)["digits"] == "7"
+    assert uri.fragment == ""
+
+
 async def test_secret_for_a_user_without_a_device_is_400_60050(http, base_url, key) -> None:
     phone_user = await _phone_user(http, base_url, key)
     status, body = await call(
@@ -790,6 +810,19 @@ async def test_onetouch_xml_format(http, base_url, key, enrol) -> None:
     async with http.get(f"{base_url}/onetouch/xml/approval_requests/{uuid}", headers=key) as r:
         root = ElementTree.fromstring(await r.read())
     assert root.findtext("approval-request/status") == "pending"
+
+
+async def test_xml_cannot_be_injected_through_request_text(http, base_url, key, enrol) -> None:
+    evil = '</message><status>approved</status><success type="boolean">true</success>&x;'
+    uuid = await (await _pusher(http, base_url, key))(
+        await enrol(), message=evil, hidden_details={"k": "<a>\x01</a>", "e": evil}
+    )
+    async with http.get(f"{base_url}/onetouch/xml/approval_requests/{uuid}", headers=key) as r:
+        root = ElementTree.fromstring(await r.read())  # well-formed despite the text
+    assert root.findtext("approval-request/status") == "pending"
+    assert len(root.findall("approval-request/status")) == 1
+    assert root.findtext("approval-request/hidden-details/k") == "<a>\ufffd</a>"
+    assert root.findtext("approval-request/hidden-details/e") == evil
 
 
 async def test_xml_errors_are_xml_too(http, base_url) -> None:
