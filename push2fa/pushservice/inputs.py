@@ -59,7 +59,28 @@ def _parse_body(body: bytes, mimetype: str) -> dict[str, Any]:
         return parse_query(body)  # a form sent without (or with a wrong) Content-Type
     if not isinstance(data, dict):
         raise ParamsError("the JSON body must be an object")
+    check_unicode(data)
     return data
+
+
+def check_unicode(node: Any, depth: int = 0) -> None:
+    """JSON escapes can spell lone surrogates (``"\\ud800"``), which no UTF-8 text holds:
+    stored, they would make the callback impossible to sign or send. Refuse them here,
+    where every JSON body comes in (forms and queries are decoded strictly already)."""
+    if depth > 64:
+        raise ParamsError("the JSON body is nested too deeply")
+    if isinstance(node, str):
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParamsError("the JSON body holds text that is not valid Unicode") from None
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            check_unicode(key, depth + 1)
+            check_unicode(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            check_unicode(item, depth + 1)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

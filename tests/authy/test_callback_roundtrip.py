@@ -59,8 +59,9 @@ params = st.fixed_dictionaries(
 def accepted_callback(raw: dict[str, Any]) -> dict[str, Any]:
     """The callback body for an approved request, if the API accepts ``raw``."""
     try:
+        inputs.check_unicode(raw)  # what request_params lets through from a JSON body
         new = inputs.new_approval_request(raw)
-    except AuthyError:
+    except (AuthyError, ValueError):
         assume(False)
         raise
     request = replace(

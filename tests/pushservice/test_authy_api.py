@@ -342,6 +342,32 @@ async def test_message_of_200_characters_is_accepted(http, base_url, key, enrol,
     assert await push(authy_id, message="m" * 200)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"message": "\\ud800"}',
+        b'{"message": "ok", "details": {"\\udfff": "v"}}',
+        b'{"message": "ok", "hidden_details": {"k": "a\\ud83d"}}',
+    ],
+)
+async def test_lone_surrogates_in_json_are_400_not_an_unsignable_request(
+    http, base_url, key, enrol, body
+) -> None:
+    # JSON escapes can spell text no UTF-8 holds; accepted, the callback could never be signed.
+    authy_id = await enrol()
+    status, answer = await call(
+        http,
+        "POST",
+        f"{base_url}/onetouch/json/users/{authy_id}/approval_requests",
+        headers={**key, "Content-Type": "application/json"},
+        data=body,
+    )
+    assert status == 400, answer
+    assert_error(answer, "60002")
+    async with http.get(f"{base_url}/api/devices/{authy_id}/requests") as response:
+        assert await response.json() == []  # nothing was stored
+
+
 async def test_details_key_of_20_characters_is_accepted(http, base_url, key, enrol) -> None:
     uuid = await (await _pusher(http, base_url, key))(
         await enrol(), details={"k" * 20: "v"}, hidden_details={"h" * 200: "v"}
