@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa import audit, challenges, mail
 from push2fa.config import Settings
+from push2fa.domain import sessions
 from push2fa.models import (
     AuditEvent,
     ChallengeStatus,
@@ -185,10 +186,10 @@ async def report_not_me(
         .where(User.id == user_id)
         .values(
             push_blocked_until=now + timedelta(minutes=settings.report_block_minutes),
-            session_epoch=User.session_epoch + 1,
             must_change_password=True,
         )
     )
+    await sessions.end(db, user_id, reason="reported")
     await trusted.revoke(db, user_id)
     audit.record(db, "push.reported", user_id, source=source)
     await db.commit()
