@@ -20,6 +20,7 @@ from push2fa.policy import login_required, public
 from push2fa.twofa import trusted
 from push2fa.twofa.flow import begin_push_login
 from push2fa.urls import safe_next
+from push2fa.welcome import welcome_message
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -149,8 +150,9 @@ async def login() -> Page:
         audit.record(db, "login.succeeded", user.id, second_factor=second_factor)
         await db.commit()
         await after_login(db, user)
+        greeting = await welcome_message(db, user)
     start_session(user, remember=bool(form.remember.data))
-    await flash(f"Welcome back, {user.username}.", "success")
+    await flash(greeting, "success")
     return redirect(landing_page(user, next_path))
 
 
