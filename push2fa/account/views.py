@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import audit, protection, services
+from push2fa.account import history
 from push2fa.accounts import read_report_token, second_factor_is_fresh, start_session
 from push2fa.auth.forms import ChangePasswordForm
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm
@@ -33,17 +34,8 @@ blueprint = Blueprint("account", __name__, url_prefix="/account")
 
 Page = str | tuple[str, int] | Response | WerkzeugResponse
 
-HISTORY_LIMIT = 100
-UNUSUAL = {
-    "push.denied",
-    "push.reported",
-    "auth.failure",
-    "twofa.locked",
-    "login.password_failed",
-    "twofa.disabled",
-    "recovery_code.used",
-    "push.refused",
-}
+# The newest rows the history groups and pages through (about 50 pages of attempts).
+HISTORY_WINDOW = 1000
 
 
 @blueprint.get("/security")
@@ -57,7 +49,7 @@ async def security() -> Page:
                     select(AuditEvent)
                     .where(AuditEvent.user_id == g.user.id)
                     .order_by(AuditEvent.id.desc())
-                    .limit(HISTORY_LIMIT)
+                    .limit(HISTORY_WINDOW)
                 )
             )
             .scalars()
@@ -65,12 +57,12 @@ async def security() -> Page:
         )
         devices = await trusted.listed(db, g.user.id)
         codes_left = await recovery.remaining(db, g.user.id)
+    requested = request.args.get("page", default=1, type=int)
     return await render_template(
         "account/security.html",
-        events=events,
+        history=history.page(history.group(events), requested),
         devices=devices,
         codes_left=codes_left,
-        unusual=UNUSUAL,
         describe=describe,
         form=await CSRFOnlyForm.from_request(),
         low_water=recovery.LOW_WATER,
