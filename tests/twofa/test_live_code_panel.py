@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
+
+from push2fa import challenges
+from push2fa.models import LoginChallenge, utcnow
 
 PANEL_OPEN = re.compile(r'<details[^>]*id="no-phone"[^>]*\sopen[\s>]')
 
@@ -36,3 +41,27 @@ async def test_a_wrong_code_keeps_the_panel_open_with_the_error_beside_the_code(
     await browser.get("/auth/2fa/wait")  # said once: a reload starts clean
     assert not PANEL_OPEN.search(browser.last_html)
     assert "not right" not in browser.last_html
+
+
+async def test_an_expired_request_leaves_one_action_and_no_number_or_resend(site, enrolled):
+    browser, _ = enrolled
+    await browser.login("alice")
+    svc = site.app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        await db.execute(
+            update(LoginChallenge)
+            .where(LoginChallenge.status == "pending")
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await db.commit()
+        assert await challenges.expire_due(db, svc.realtime)
+
+    await browser.get("/auth/2fa/wait")
+
+    page = browser.last_html
+    assert re.search(r'<h1 id="wait-title"[^>]*>\s*Request expired\s*</h1>', page)
+    for gone in ("state-pending", "pending-actions", "complete-form"):
+        assert re.search(rf'id="{gone}"[^>]*\shidden', page, re.S), f"#{gone} is still shown"
+    assert 'id="no-phone"' not in page  # no code panel on a finished request
+    expired = re.search(r'<div id="state-expired"\s*>(.*?)</form>', page, re.S)
+    assert expired and expired.group(1).count("btn-primary") == 1
