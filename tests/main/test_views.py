@@ -310,3 +310,18 @@ async def test_home_dashboard_with_2fa_on_counts_and_keeps_turn_off_in_the_dange
     assert tile(page, "codes") == "10"
     danger = page[page.index('id="danger-title"') :]
     assert "/auth/2fa/disable" in danger and "/auth/2fa/disable" not in page[: page.index(danger)]
+
+
+# --- colour modes -----------------------------------------------------------------------------
+
+THEME_FIRST = re.compile(
+    r'<head>.*?<script src="[^"]*/theme\.js"></script>.*?<link rel="stylesheet"', re.S
+)
+
+
+@pytest.mark.parametrize("path", ["/", "/auth/login", "/auth/register", "/auth/reset", "/nope"])
+async def test_every_page_sets_its_colour_mode_before_the_first_paint(client, path: str):
+    page = await text_of(await client.get(path))
+
+    assert THEME_FIRST.search(page), "theme.js must run, undeferred, before any stylesheet"
+    assert '<meta name="color-scheme" content="light dark">' in page
