@@ -120,7 +120,7 @@ WORDS: dict[str, Callable[[AuditEvent], str]] = {
     "twofa.enrollment_expired": lambda e: "Phone enrolment expired before the code was scanned",
     "twofa.enrollment_cancelled": lambda e: "Phone enrolment cancelled",
     "recovery_code.used": lambda e: "Recovery code used",
-    "recovery_codes.generated": lambda e: "New recovery codes made (the old ones stopped working)",
+    "recovery_codes.generated": lambda e: "Recovery codes made (any older ones stopped working)",
     "trusted_browser.added": lambda e: "Browser trusted: it will not ask your phone for a while",
     "trusted_browser.revoked": lambda e: "Trusted browsers removed",
     "password.changed": lambda e: "Password changed",

@@ -170,9 +170,12 @@ async def open_page(
         height: int = 800,
         color_scheme: str = "light",
         axe: bool = False,
+        javascript: bool = True,
     ) -> Any:
         context = await chromium.new_context(
-            viewport={"width": width, "height": height}, color_scheme=color_scheme
+            viewport={"width": width, "height": height},
+            color_scheme=color_scheme,
+            java_script_enabled=javascript,
         )
         contexts.append(context)
         context.set_default_timeout(10_000)

@@ -155,6 +155,7 @@ async def test_every_page_passes_axe_and_fits_the_screen_screenshots(
     await looker.look(user, "security")
     await user.get_by_role("button", name=re.compile("recovery codes")).click()
     await expect(user.locator("#recovery-codes")).to_be_visible()
+    codes = (await user.locator("#recovery-codes").inner_text()).split()
     await looker.look(user, "recovery-codes")
     await user.goto(f"{site}/account/password")
     await looker.look(user, "change-password")
@@ -189,6 +190,23 @@ async def test_every_page_passes_axe_and_fits_the_screen_screenshots(
     await expect(user.locator("#challenge .btn-primary:visible")).to_have_count(1)
     await expect(user.locator("#live-status")).to_have_text("Request denied.")
     await looker.look(user, "wait-denied")
+
+    # Back in with a recovery code (from a browser without JavaScript, so the page's own
+    # completion cannot race the code), then the history tells the whole story.
+    nojs = await open_page("nojs", width=width, height=height, javascript=False)
+    await log_in(nojs, site)
+    await nojs.get_by_text("No phone at hand?").click()
+    await nojs.get_by_label("Use a recovery code").fill(codes[0])
+    await nojs.get_by_role("button", name="Use code").click()
+    await expect(nojs.get_by_role("heading", name=f"Hello, {USERNAME}!")).to_be_visible()
+    await user.context.clear_cookies()
+    await user.context.add_cookies(await nojs.context.cookies())
+    await user.goto(f"{site}/account/security#history")
+    await expect(user.get_by_role("heading", name="Logged in with a recovery code")).to_be_visible()
+    await expect(
+        user.get_by_role("heading", name=re.compile("Login denied on your phone"))
+    ).to_be_visible()
+    await looker.look(user, "security-history")
 
     looker.assert_clean()
     # The form errors (400) and the missing page (404) were asked for: their documents'
