@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 VENDOR := push2fa/static/vendor
 
-.PHONY: run install install-dev assets test lint bench bench-quick screenshots clean
+.PHONY: run install install-dev assets test lint bench bench-quick screenshots icons clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,7 +61,11 @@ bench-quick: install-dev
 	$(BIN)/python -m bench.run --quick
 
 screenshots: install-dev
-	PUSH2FA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/browser -k screenshots
+	PUSH2FA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -p no:cacheprovider -q tests/browser/test_pages_look_finished.py
+
+# The Approver's PNG app icons, rendered from push2fa/static/brand/icon.svg (committed).
+icons: install-dev
+	$(BIN)/python scripts/render_icons.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import protection, services
+from push2fa.account import history
 from push2fa.auth.forms import ChangePasswordForm
 from push2fa.domain import reports, sessions, stepup
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm
@@ -31,19 +32,10 @@ blueprint = Blueprint("account", __name__, url_prefix="/account")
 
 Page = str | tuple[str, int] | Response | WerkzeugResponse
 
-HISTORY_LIMIT = 100
-UNUSUAL = {
-    "push.denied",
-    "push.reported",
-    "auth.failure",
-    "twofa.locked",
-    "login.password_failed",
-    "twofa.disabled",
-    "recovery_code.used",
-    "push.refused",
-}
 # Where a confirmation with the phone may return to: the pages that ask for one.
 CONFIRM_RETURNS = {"security": "account.security", "password": "account.change_password"}
+# The newest rows the history groups and pages through (about 50 pages of attempts).
+HISTORY_WINDOW = 1000
 
 
 @blueprint.get("/security")
@@ -57,7 +49,7 @@ async def security() -> Page:
                     select(AuditEvent)
                     .where(AuditEvent.user_id == g.user.id)
                     .order_by(AuditEvent.id.desc())
-                    .limit(HISTORY_LIMIT)
+                    .limit(HISTORY_WINDOW)
                 )
             )
             .scalars()
@@ -66,14 +58,14 @@ async def security() -> Page:
         devices = await trusted.listed(db, g.user.id)
         codes_left = await recovery.remaining(db, g.user.id)
         logins = await sessions.listed(db, services.settings(), g.user.id)
+    requested = request.args.get("page", default=1, type=int)
     return await render_template(
         "account/security.html",
-        events=events,
+        history=history.page(history.group(events), requested),
         devices=devices,
         logins=logins,
         this_login=sessions.current(),
         codes_left=codes_left,
-        unusual=UNUSUAL,
         describe=describe,
         form=await CSRFOnlyForm.from_request(),
         low_water=recovery.LOW_WATER,

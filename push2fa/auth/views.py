@@ -21,6 +21,7 @@ from push2fa.policy import login_required, public
 from push2fa.twofa import trusted
 from push2fa.twofa.flow import begin_push_login
 from push2fa.urls import safe_next
+from push2fa.welcome import welcome_message
 
 blueprint = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -150,7 +151,8 @@ async def login() -> Page:
         await sessions.log_in(
             db, svc.settings, user, remember=bool(form.remember.data), second_factor=second_factor
         )
-    await flash(f"Welcome back, {user.username}.", "success")
+        greeting = await welcome_message(db, user)
+    await flash(greeting, "success")
     return redirect(landing_page(user, next_path))
 
 

@@ -32,7 +32,8 @@ async def new_login(db: AsyncSession, settings: Settings, user: User) -> None:
         await db.execute(
             select(func.count(AuditEvent.id)).where(
                 AuditEvent.user_id == user.id,
-                AuditEvent.event == "login.succeeded",
+                # The browser that created the account is not new to it.
+                AuditEvent.event.in_(("login.succeeded", "account.registered")),
                 AuditEvent.ip == ip,
                 AuditEvent.user_agent == agent,
             )

@@ -9,11 +9,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from push2fa import services
 from push2fa.auth.forms import USERNAME_RE
 from push2fa.avatars import identicon_svg
+from push2fa.domain import sessions
 from push2fa.forms import CSRF_ERROR
 from push2fa.limits import MINUTE, posts_only, rate_exempt, rate_limit
 from push2fa.main.forms import EditProfileForm
 from push2fa.models import User
 from push2fa.policy import login_required, public
+from push2fa.twofa import recovery, trusted
 
 blueprint = Blueprint("main", __name__)
 
@@ -24,7 +26,20 @@ MAX_USERNAME_IN_URL = 64
 @public
 @rate_exempt
 async def index() -> str:
-    return await render_template("index.html")
+    if g.user is None:
+        return await render_template("index.html")
+    async with services.current().db.session() as db:
+        codes_left = await recovery.remaining(db, g.user.id)
+        trusted_browsers = len(await trusted.listed(db, g.user.id))
+        active_sessions = len(await sessions.listed(db, services.settings(), g.user.id))
+    return await render_template(
+        "index.html",
+        phones=1 if g.user.authy_id is not None else 0,
+        codes_left=codes_left,
+        low_water=recovery.LOW_WATER,
+        trusted_browsers=trusted_browsers,
+        active_sessions=active_sessions,
+    )
 
 
 async def _user_by_name(username: str) -> User:

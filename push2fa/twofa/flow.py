@@ -64,6 +64,7 @@ class PushOutcome:
 
 
 def _when(moment: datetime) -> str:
+    """E.g. "in 3 minutes (14:05 UTC)"; read after "can be sent", never after "until"."""
     minutes = max(1, round((moment - utcnow()).total_seconds() / 60))
     return f"in {minutes} minute{'s' if minutes != 1 else ''} ({moment:%H:%M} UTC)"
 
@@ -76,8 +77,8 @@ def verdict_message(verdict: protection.PushVerdict) -> str:
         )
     if verdict.reason == "reported" and verdict.retry_at is not None:
         return (
-            "A login to this account was reported as not yours, so no push is sent "
-            f"until {_when(verdict.retry_at)}."
+            "A login to this account was reported as not yours, so pushes are paused. "
+            f"The next one can be sent {_when(verdict.retry_at)}."
         )
     assert verdict.retry_at is not None
     return (

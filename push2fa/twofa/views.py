@@ -41,12 +41,17 @@ from push2fa.twofa.flow import (
     verdict_message,
 )
 from push2fa.useragent import describe
+from push2fa.welcome import welcome_message
 
 blueprint = Blueprint("twofa", __name__, url_prefix="/auth/2fa")
 
 Page = str | tuple[str, int] | Response | WerkzeugResponse
 
 RESEND_MIN_INTERVAL = timedelta(seconds=10)
+# A wrong code re-opens the waiting card's code panel with the error beside that code.
+CODE_ERROR_KEY = "twofa_code_error"
+CODE_KINDS = ("totp", "recovery")
+WRONG_CODE = "That code is not right."
 
 
 def _no_store(response: Response) -> Response:
@@ -135,6 +140,7 @@ async def wait() -> Page:
             await flash("Please log in.", "info")
             return redirect(url_for("auth.login"))
         user = await db.get(User, challenge.user_id)
+    wrong_code = session.pop(CODE_ERROR_KEY, None)
     page = await render_template(
         "twofa/wait.html",
         challenge=challenge,
@@ -143,7 +149,7 @@ async def wait() -> Page:
         seconds_left=challenges.seconds_left(challenge),
         matching_enforced=matching.enforced(svc.settings),
         form=await CSRFOnlyForm.from_request(),
-        code_form=await CodeForm.from_request(),
+        code_error=(wrong_code, WRONG_CODE) if wrong_code in CODE_KINDS else None,
     )
     return _no_store(Response(page))
 
@@ -179,7 +185,7 @@ async def _finish(
     await sessions.log_in(
         db, svc.settings, user, remember=consumed.remember, second_factor=second_factor
     )
-    await flash(f"Welcome back, {user.username}.", "success")
+    await flash(await welcome_message(db, user), "success")
     response = redirect(landing_page(user, consumed.next_path), 303)
     if cookie is not None:
         trusted.set_cookie(response, svc.settings, cookie)
@@ -269,7 +275,8 @@ async def _with_code(kind: str) -> Page:
                 return redirect(url_for("twofa.wait"), 303)
         if not ok:
             await protection.record_failure(db, svc.settings, user.id, kind, svc.realtime)
-            await flash("That code is not right.", "danger")
+            # Back to the waiting card with the code panel open and the error beside the code.
+            session[CODE_ERROR_KEY] = kind
             return redirect(url_for("twofa.wait"), 303)
         await challenges.decide(db, svc.realtime, challenge.id, ChallengeStatus.APPROVED, by=kind)
         consumed = await challenges.consume(db, svc.realtime, challenge.public_id, user.id)

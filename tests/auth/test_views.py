@@ -342,7 +342,44 @@ async def test_login_by_username_or_email_in_any_case(client, login_name: str):
     assert response.headers["Location"] == "/"
     page = await page_text(client)
     assert "Hello, alice!" in page
-    assert "Welcome back, alice." in page
+    assert "Welcome, alice." in page and "Welcome back" not in page  # a first login
+
+
+async def test_first_login_from_the_browser_that_registered_sends_no_new_login_mail(
+    app: Quart, client
+):
+    await register(client, "alice")
+
+    await login(client, "alice")
+
+    assert "Hello, alice!" in await page_text(client)
+    assert await sent_mail(app) == []
+
+
+async def test_first_login_from_another_browser_still_sends_the_new_login_mail(app: Quart, client):
+    await register(client, "alice")
+    other = app.test_client()
+    token = await get_csrf(other, "/auth/login")
+
+    await other.post(
+        "/auth/login",
+        form={"csrf_token": token, "login": "alice", "password": "correct horse battery"},
+        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"},
+    )
+
+    [mail] = await sent_mail(app)
+    assert "new browser" in mail.get_content()
+
+
+async def test_welcome_back_is_said_only_from_the_second_login_on(client):
+    await register(client, "alice")
+    await login(client, "alice")
+    assert "Welcome back" not in await page_text(client)
+    await client.post("/auth/logout", form={"csrf_token": await logout_token(client)})
+
+    await login(client, "alice")
+
+    assert "Welcome back, alice." in await page_text(client)
 
 
 async def test_login_by_non_ascii_email_address(client):

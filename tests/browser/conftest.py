@@ -29,6 +29,8 @@ from tests.conftest import TEST_SECRET
 from tests.servers import reserve_listener, serve_asgi, url_of
 
 CHROMIUM = Path("/usr/bin/chromium")
+# axe-core from the npm registry (package-lock.json, npm ci); never copied into git.
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -161,11 +163,27 @@ async def open_page(
     device), watched by `page_watch`."""
     contexts: list[Any] = []
 
-    async def opener(name: str, *, width: int = 1000, height: int = 800) -> Any:
-        context = await chromium.new_context(viewport={"width": width, "height": height})
+    async def opener(
+        name: str,
+        *,
+        width: int = 1000,
+        height: int = 800,
+        color_scheme: str = "light",
+        axe: bool = False,
+        javascript: bool = True,
+    ) -> Any:
+        context = await chromium.new_context(
+            viewport={"width": width, "height": height},
+            color_scheme=color_scheme,
+            java_script_enabled=javascript,
+        )
         contexts.append(context)
         context.set_default_timeout(10_000)
         await context.add_init_script(CSP_REPORTER)
+        if axe:
+            # As an init script (like the reporter) axe-core is outside the page's CSP, so
+            # the CSP stays enforced and watched while the pages are checked.
+            await context.add_init_script(path=str(AXE))
         await context.route(f"{CDN_ORIGIN}/**", serve_vendor_file)
         page = await context.new_page()
         page_watch.watch(name, page)

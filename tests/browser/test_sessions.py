@@ -46,9 +46,9 @@ async def test_log_out_everywhere_else_ends_the_other_browser(
     await log_in(laptop, site)
 
     await laptop.goto(f"{site}/account/security")
-    rows = laptop.locator("#sessions-table tbody tr")
+    rows = laptop.locator("#sessions-list > li")
     await expect(rows).to_have_count(2)
-    await expect(laptop.locator("#sessions-table .this-session")).to_contain_text("this browser")
+    await expect(laptop.locator("#sessions-list .this-session")).to_contain_text("this browser")
     await screenshot(laptop, "sessions")
     await laptop.get_by_role("button", name="Log out everywhere else").click()
     await expect(laptop.get_by_text("1 session logged out.")).to_be_visible()

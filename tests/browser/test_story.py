@@ -104,11 +104,10 @@ def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def test_full_story_and_screenshots(
+async def test_full_story(
     open_page: Any,
     site: str,
     page_watch: PageWatch,
-    screenshot: Any,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -122,7 +121,6 @@ async def test_full_story_and_screenshots(
     await user.get_by_role("link", name="Turn on push two-factor login").click()
     await user.get_by_role("button", name="Start").click()
     await expect(user.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
-    await screenshot(user, "enroll")
     phone_link = await user.locator("#phone-link").get_attribute("href")
     assert phone_link and phone_link.startswith(f"{site}/_emulator/phone?token=")
 
@@ -139,7 +137,6 @@ async def test_full_story_and_screenshots(
     assert not set(codes) & set(first_codes)
     await user.get_by_role("link", name="Done").click()
     await expect(user.get_by_text("10 unused recovery codes.")).to_be_visible()
-    await screenshot(user, "security")
     await log_out(user)
 
     # 3. Log in: the phone shows the request live, the right number logs the user in.
@@ -152,8 +149,6 @@ async def test_full_story_and_screenshots(
     assert code in await choices.all_inner_texts()
     await expect(card.locator('[data-action="approve"]')).to_have_count(0)
     await assert_untouched(phone)
-    await screenshot(user, "wait")
-    await screenshot(phone, "phone")
 
     await phone.evaluate(RECORD_TAP)
     await user.evaluate(RECORD_APPROVED)

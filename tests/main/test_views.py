@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from push2fa.forms import CSRF_ERROR
 from push2fa.models import User
+from push2fa.twofa import recovery
 from tests.auth.rows import user_named
 from tests.conftest import csrf_from, get_csrf, login, register
 
@@ -273,3 +274,54 @@ async def test_edit_profile_with_non_utf8_body_is_400_and_changes_nothing(app: Q
 
     assert response.status_code == 400
     assert (await user_named(app, "alice")).about_me == "kept"
+
+
+# --- the home dashboard ---------------------------------------------------------------------
+
+
+def tile(page: str, name: str) -> str:
+    found = re.search(rf'id="status-{name}">(.*?)</p>', page, re.S)
+    assert found, f"no {name} tile"
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
+async def test_home_dashboard_with_2fa_off_offers_to_turn_it_on_and_no_danger_zone(alice):
+    page = await text_of(await alice.get("/"))
+
+    assert tile(page, "2fa") == "Off" and tile(page, "phones") == "0"
+    assert tile(page, "trusted") == "0"
+    assert 'id="enable-2fa"' in page
+    assert "Danger zone" not in page
+    assert 'id="active-sessions"' in page
+
+
+async def test_home_dashboard_with_2fa_on_counts_and_keeps_turn_off_in_the_danger_zone(
+    app: Quart, alice
+):
+    user = await user_named(app, "alice")
+    async with app.extensions["push2fa"].db.session() as db:
+        await db.execute(update(User).where(User.id == user.id).values(authy_id=7))
+        await db.commit()
+        await recovery.regenerate(db, app.extensions["push2fa"].settings, user.id)
+
+    page = await text_of(await alice.get("/"))
+
+    assert tile(page, "2fa") == "On" and tile(page, "phones") == "1"
+    assert tile(page, "codes") == "10"
+    danger = page[page.index('id="danger-title"') :]
+    assert "/auth/2fa/disable" in danger and "/auth/2fa/disable" not in page[: page.index(danger)]
+
+
+# --- colour modes -----------------------------------------------------------------------------
+
+THEME_FIRST = re.compile(
+    r'<head>.*?<script src="[^"]*/theme\.js"></script>.*?<link rel="stylesheet"', re.S
+)
+
+
+@pytest.mark.parametrize("path", ["/", "/auth/login", "/auth/register", "/auth/reset", "/nope"])
+async def test_every_page_sets_its_colour_mode_before_the_first_paint(client, path: str):
+    page = await text_of(await client.get(path))
+
+    assert THEME_FIRST.search(page), "theme.js must run, undeferred, before any stylesheet"
+    assert '<meta name="color-scheme" content="light dark">' in page

@@ -324,8 +324,9 @@ async def test_security_page_lists_history_and_highlights_unusual_events(site, e
     await site.decide(request["uuid"], "denied")
     await _login_with_push(site, browser, authy_id)
     page = await (await browser.get("/account/security")).text()
-    assert "push denied" in page and "login succeeded" in page
-    assert 'class="table-warning unusual"' in page
+    assert "Login denied on your phone" in page and "Login approved on your phone" in page
+    assert 'class="card mb-2 history-entry is-flagged"' in page
+    assert "someone knows your password" in page  # the flag explained to the owner
     assert 'data-format="relative"' in page
 
 
