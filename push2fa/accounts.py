@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import audit, mail, services
+from push2fa.domain.inputs import parse_id
 from push2fa.models import AuditEvent, User, utcnow
 from push2fa.useragent import describe
 
@@ -31,10 +32,13 @@ def auth_id_for(user: User) -> str:
 def parse_auth_id(auth_id: str | None) -> tuple[int, int] | None:
     if not auth_id:
         return None
-    user_id, _, epoch = auth_id.partition(":")
-    if not (user_id.isdigit() and epoch.isdigit()):
+    raw_user, _, raw_epoch = auth_id.partition(":")
+    user_id = parse_id(raw_user)
+    if user_id is None or not (raw_epoch.isascii() and raw_epoch.isdigit()):
         return None
-    return int(user_id), int(epoch)
+    if len(raw_epoch) > 19:
+        return None
+    return user_id, int(raw_epoch)
 
 
 async def user_for_auth_id(db: AsyncSession, auth_id: str | None) -> User | None:

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from push2fa import audit, protection, services
 from push2fa.accounts import read_report_token, second_factor_is_fresh, start_session
 from push2fa.auth.forms import ChangePasswordForm
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm
+from push2fa.forms import CSRFOnlyForm
 from push2fa.limits import MINUTE, rate_limit
 from push2fa.models import AuditEvent, ChallengePurpose, User, utcnow
 from push2fa.passwords import hash_password, verify_password
@@ -93,10 +93,6 @@ async def revoke_all_trusted() -> Page:
 
 
 async def _revoke(device_id: int | None) -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return redirect(url_for("account.security"), 303)
     async with services.current().db.session() as db:
         count = await trusted.revoke(db, g.user.id, device_id)
         await db.commit()
@@ -108,10 +104,6 @@ async def _revoke(device_id: int | None) -> Page:
 @login_required
 @rate_limit(10, MINUTE)
 async def recovery_codes() -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return redirect(url_for("account.security"), 303)
     if not g.user.push_enabled:
         return redirect(url_for("account.security"), 303)
     if not second_factor_is_fresh():
@@ -148,8 +140,6 @@ async def _confirm_with_phone() -> Page:
 async def change_password() -> Page:
     form = await ChangePasswordForm.from_request()
     if not await form.validate_on_submit():
-        if form.csrf_failed:
-            await flash(CSRF_ERROR, "danger")
         status = 400 if request.method == "POST" else 200
         return await render_template("account/change_password.html", form=form), status
     svc = services.current()
@@ -194,9 +184,6 @@ async def report(token: str) -> Page:
         return redirect(url_for("main.index"))
     if request.method == "GET":
         return await render_template("account/report.html", form=form)
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return await render_template("account/report.html", form=form), 400
     async with svc.db.session() as db:
         await protection.report_not_me(db, svc.settings, svc.realtime, user_id, "email")
     await flash(

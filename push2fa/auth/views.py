@@ -12,7 +12,7 @@ from push2fa import audit, mail, protection, services
 from push2fa.accounts import after_login, end_session, find_by_login, landing_page, start_session
 from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.auth.tokens import make_reset_token, read_reset_token, spend_token
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.forms import Form
 from push2fa.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
 from push2fa.models import User, utcnow
 from push2fa.passwords import hash_password, verify_password
@@ -27,10 +27,7 @@ Page = str | tuple[str, int] | WerkzeugResponse
 
 
 async def _render(template: str, form: Form, **context: object) -> Page:
-    """Render a form page; a failed CSRF check is a 400 with a message, never a change."""
-    if form.csrf_failed:
-        await flash(CSRF_ERROR, "danger")
-        return await render_template(template, form=form, **context), 400
+    """Render a form page: 400 after a refused submission (CSRF is checked before views)."""
     status = 400 if request.method == "POST" else 200
     return await render_template(template, form=form, **context), status
 
@@ -158,10 +155,6 @@ async def login() -> Page:
 @login_required
 @rate_limit(30, MINUTE)
 async def logout() -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return redirect(url_for("main.index"))
     end_session()
     await flash("You have been logged out.", "info")
     return redirect(url_for("main.index"))

@@ -34,7 +34,7 @@ from push2fa.accounts import (
     start_session,
 )
 from push2fa.authy.errors import AuthyError
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.forms import CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, posts_only, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.passwords import verify_password
@@ -67,14 +67,6 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-async def _csrf_ok() -> bool:
-    form = await CSRFOnlyForm.from_request()
-    if form.validate():
-        return True
-    await flash(CSRF_ERROR, "danger")
-    return False
-
-
 async def _bound_challenge(db: AsyncSession) -> LoginChallenge | None:
     """The challenge this browser's session is bound to, if any."""
     return await challenges.by_public_id(db, session.get(SESSION_KEY))
@@ -92,9 +84,6 @@ async def enable() -> Page:
         return redirect(url_for("main.index"))
     form = await CSRFOnlyForm.from_request()
     if request.method == "POST":
-        if not form.validate():
-            await flash(CSRF_ERROR, "danger")
-            return await render_template("twofa/enable.html", form=form), 400
         async with services.current().db.session() as db:
             await enrol.start(db, g.user)
         return redirect(url_for("twofa.enroll"), 303)
@@ -208,8 +197,6 @@ async def _trust_requested() -> bool:
 @public
 @rate_limit(30, MINUTE)
 async def complete() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
@@ -256,7 +243,7 @@ async def _with_code(kind: str) -> Page:
     A right code approves the bound challenge through the state machine, like a push."""
     form = await CodeForm.from_request()
     if not form.validate():
-        await flash(CSRF_ERROR if form.csrf_failed else "Enter the code.", "danger")
+        await flash("Enter the code.", "danger")
         return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
@@ -319,8 +306,6 @@ async def with_app_code() -> Page:
 @public
 @rate_limit(30, MINUTE)
 async def cancel() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
@@ -337,8 +322,6 @@ async def cancel() -> Page:
 @public
 @rate_limit(6, MINUTE)
 async def resend() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         old = await _bound_challenge(db)
@@ -401,10 +384,6 @@ async def disable() -> Page:
     action = (await request.form).get("action", "password")
     async with svc.db.session() as db:
         if action == "push":
-            csrf = await CSRFOnlyForm.from_request()
-            if not csrf.validate():
-                await flash(CSRF_ERROR, "danger")
-                return await render_template("twofa/disable.html", form=form), 400
             outcome = await send_push(
                 db, g.user, request_context(next_path="/"), ChallengePurpose.DISABLE
             )
@@ -414,8 +393,6 @@ async def disable() -> Page:
             session[SESSION_KEY] = outcome.challenge.public_id
             return redirect(url_for("twofa.wait"), 303)
         if not form.validate():
-            if form.csrf_failed:
-                await flash(CSRF_ERROR, "danger")
             return await render_template("twofa/disable.html", form=form), 400
         ok = await verify_password(
             form.password.data, g.user.password_hash, svc.settings.bcrypt_rounds

@@ -1,0 +1,1 @@
+"""Security rules decided once, called by the views: the domain layer."""
