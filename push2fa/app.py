@@ -40,6 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         static_folder="static",
     )
     _configure(app, settings)
+    app.asgi_app = HostGuard(app.asgi_app)  # type: ignore[method-assign]
     app.url_map.converters["int"] = RowIdConverter
     _guard_static_files(app)
     app.before_request(_drop_malformed_session)
@@ -103,6 +104,45 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(account_bp)
 
 
+class HostGuard:
+    """Refuse a request whose Host (or X-Forwarded-Host, once the proxy middleware has put
+    it there) is no host name at all, such as ".": Quart builds its URL adapter from it
+    before any error handler is in place, so werkzeug's BadHost would become a 500."""
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and not _is_host_name(_host_of(scope)):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"Bad Request: invalid Host"})
+            return
+        await self.inner(scope, receive, send)
+
+
+def _host_of(scope: Any) -> str:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"host":
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _is_host_name(host: str) -> bool:
+    """What werkzeug's Map.bind accepts: a name that encodes as IDNA, with any port."""
+    name = host.lower().partition(":")[0]
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 class RowIdConverter(IntegerConverter):
     """`<int:...>` in a route: ASCII digits (`\\d` also matches "²", which int() refuses)
     and no larger than an id column holds, so an oversized id is a 404, not a database
@@ -118,11 +158,11 @@ class RowIdConverter(IntegerConverter):
 def _guard_static_files(app: Quart) -> None:
     """A file name the file system refuses (too long, NUL byte) is a missing file, not an
     error: wrap the static view once so every such name is a 404."""
-    serve = app.view_functions["static"]
+    serve = app.send_static_file
 
-    async def static(filename: str) -> Any:
+    async def static(filename: str) -> Response:
         try:
-            return await serve(filename=filename)
+            return await serve(filename)
         except (OSError, ValueError):
             abort(404)
 
