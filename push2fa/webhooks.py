@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, current_app, request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from push2fa import audit, challenges, services
 from push2fa.authy import signature
 from push2fa.authy.params import ParamsError, parse_query
+from push2fa.domain import write_budget
 from push2fa.domain.csrf import csrf_exempt
 from push2fa.domain.inputs import MAX_BIGINT, parse_id
 from push2fa.limits import rate_exempt
@@ -164,8 +165,10 @@ async def authy_callback() -> Reply:
         return await _handle()
     except Rejected as rejected:
         ip = request.remote_addr or "-"
-        log.warning("webhook rejected (%s) from %s: %s", rejected.status, ip, rejected.reason)
-        async with services.current().db.session() as db:
-            audit.record(db, "webhook.rejected", None, reason=rejected.reason)
-            await db.commit()
+        # Anyone can send these: a few per source are written down, the rest only counted.
+        if write_budget.rejected_webhooks(current_app).allow(ip):
+            log.warning("webhook rejected (%s) from %s: %s", rejected.status, ip, rejected.reason)
+            async with services.current().db.session() as db:
+                audit.record(db, "webhook.rejected", None, reason=rejected.reason)
+                await db.commit()
         return {"status": "rejected", "reason": rejected.reason}, rejected.status
