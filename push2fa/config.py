@@ -538,6 +538,7 @@ def load_settings(
         values["env"] == "production"
         and not values["public_url"].startswith("https://")
         and not values["allow_http_public_url"]
+        and not values["ngrok"]  # the tunnel's https URL replaces it at start
     ):
         raise ConfigError(
             "PUSH2FA_PUBLIC_URL: production needs an https:// URL (got "
