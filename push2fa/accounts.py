@@ -182,7 +182,7 @@ def read_report_token(secret_key: str, token: str) -> int | None:
         data = URLSafeTimedSerializer(secret_key, salt=REPORT_SALT).loads(
             token, max_age=REPORT_MAX_AGE
         )
-        return int(data["u"])
+        return parse_id(data["u"])
     except (BadData, KeyError, TypeError, ValueError):
         return None
 

@@ -185,6 +185,9 @@ async def report(token: str) -> Page:
     if request.method == "GET":
         return await render_template("account/report.html", form=form)
     async with svc.db.session() as db:
+        if await db.get(User, user_id) is None:  # the account is gone since the mail
+            await flash("That link is invalid or has expired.", "danger")
+            return redirect(url_for("main.index"))
         await protection.report_not_me(db, svc.settings, svc.realtime, user_id, "email")
     await flash(
         "Thank you. Every session of the account has been ended and push requests are paused. "
