@@ -233,6 +233,17 @@ class UsedToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class MailSent(Base):
+    """One mail sent to an address, by a keyed hash of the address (never the address):
+    what the per-address hourly mail limit counts. Rows older than the hour are pruned."""
+
+    __tablename__ = "mail_sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_key: Mapped[str] = mapped_column(String(64), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 __all__ = [
     "AuditEvent",
     "Base",
@@ -240,6 +251,7 @@ __all__ = [
     "ChallengeStatus",
     "Enrollment",
     "LoginChallenge",
+    "MailSent",
     "RecoveryCode",
     "TrustedDevice",
     "UsedToken",

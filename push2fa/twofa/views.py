@@ -28,7 +28,7 @@ from push2fa import challenges, protection, services
 from push2fa.accounts import landing_page
 from push2fa.authy.errors import AuthyError
 from push2fa.domain import sessions, stepup
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.forms import CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, posts_only, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.policy import login_required, public
@@ -60,14 +60,6 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-async def _csrf_ok() -> bool:
-    form = await CSRFOnlyForm.from_request()
-    if form.validate():
-        return True
-    await flash(CSRF_ERROR, "danger")
-    return False
-
-
 async def _bound_challenge(db: AsyncSession) -> LoginChallenge | None:
     """The challenge this browser's session is bound to, if any."""
     return await challenges.by_public_id(db, session.get(SESSION_KEY))
@@ -85,9 +77,6 @@ async def enable() -> Page:
         return redirect(url_for("main.index"))
     form = await CSRFOnlyForm.from_request()
     if request.method == "POST":
-        if not form.validate():
-            await flash(CSRF_ERROR, "danger")
-            return await render_template("twofa/enable.html", form=form), 400
         async with services.current().db.session() as db:
             await enrol.start(db, g.user)
         return redirect(url_for("twofa.enroll"), 303)
@@ -200,8 +189,6 @@ async def _trust_requested() -> bool:
 @public
 @rate_limit(30, MINUTE)
 async def complete() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
@@ -248,7 +235,7 @@ async def _with_code(kind: str) -> Page:
     A right code approves the bound challenge through the state machine, like a push."""
     form = await CodeForm.from_request()
     if not form.validate():
-        await flash(CSRF_ERROR if form.csrf_failed else "Enter the code.", "danger")
+        await flash("Enter the code.", "danger")
         return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
@@ -312,8 +299,6 @@ async def with_app_code() -> Page:
 @public
 @rate_limit(30, MINUTE)
 async def cancel() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
@@ -330,8 +315,6 @@ async def cancel() -> Page:
 @public
 @rate_limit(6, MINUTE)
 async def resend() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         old = await _bound_challenge(db)
@@ -375,9 +358,6 @@ async def disable() -> Page:
     fresh = not stepup.needs_second_factor(g.user)
     if request.method == "GET":
         return await render_template("twofa/disable.html", form=form, fresh=fresh)
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return await render_template("twofa/disable.html", form=form, fresh=fresh), 400
     svc = services.current()
     async with svc.db.session() as db:
         if not fresh:
