@@ -37,7 +37,9 @@ class Site:
     http: aiohttp.ClientSession = field(default=None)  # type: ignore[assignment]
 
     async def control(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with self.http.request(method, f"{self.emulator}/api{path}", **kwargs) as resp:
+        headers = {"X-Authy-API-Key": API_KEY, **kwargs.pop("headers", {})}
+        url = f"{self.emulator}/api{path}"
+        async with self.http.request(method, url, headers=headers, **kwargs) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def pending_requests(self, authy_id: int) -> list[dict[str, Any]]:
@@ -183,6 +185,7 @@ async def site(tmp_path, database_url, site_options) -> AsyncIterator[Site]:
             api_key=API_KEY, app_name=APP_NAME, app_id=APP_ID,
             callback_url=callback_url or f"{app_url}/webhooks/authy",
             callback_method=callback_method,
+            database_url=database_url,  # the push service shares the app's database
         )
     )
     app = create_app(

@@ -293,6 +293,7 @@
     });
     socket.on("request_decided", function (event) { removeRequest(event.uuid); });
     socket.on("request_expired", function (event) { removeRequest(event.uuid); });
+    socket.on("request_withdrawn", function (event) { removeRequest(event.uuid); });
     socket.on("totp", setCode);
   }
 

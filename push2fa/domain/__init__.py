@@ -1,0 +1,1 @@
+"""Security rules the views and services call: one module per topic."""
