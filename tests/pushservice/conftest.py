@@ -11,8 +11,8 @@ API key header to the control API, as its legitimate users (tests, scripts) do;
 from __future__ import annotations
 
 import asyncio
-import socket
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field

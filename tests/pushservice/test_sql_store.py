@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,7 +87,8 @@ async def test_expired_answered_or_withdrawn_requests_cannot_be_decided(store):
     assert await decide(store, answered.uuid, "denied", device.id)
     assert (await store.withdraw_request(withdrawn.uuid, NOW)) is not None
 
-    assert not await decide(store, expiring.uuid, "approved", device.id, NOW + timedelta(seconds=10))
+    late = NOW + timedelta(seconds=10)
+    assert not await decide(store, expiring.uuid, "approved", device.id, late)
     assert not await decide(store, answered.uuid, "approved", device.id)
     assert not await decide(store, withdrawn.uuid, "approved", device.id)
     assert await store.withdraw_request(answered.uuid, NOW) is None
