@@ -174,8 +174,6 @@ async def test_a_restarted_service_still_knows_devices_codes_and_pending_pushes(
     assert await after.pending_requests_for(user.authy_id, NOW) == [request]
 
 
-
-
 async def test_racing_decisions_from_two_processes_have_one_winner(open_store):
     first, second = open_store(), open_store()
     user, device = await register(first)
