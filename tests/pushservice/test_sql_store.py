@@ -134,7 +134,8 @@ async def test_a_second_token_adds_a_second_device_to_the_same_user(store):
     second_user, second = await register(store)
 
     assert first_user == second_user and first.id != second.id
-    assert await store.devices_for(first_user.authy_id) == [first, second]
+    devices = await store.devices_for(first_user.authy_id)
+    assert sorted(devices, key=lambda d: d.id) == sorted([first, second], key=lambda d: d.id)
 
 
 async def test_a_spent_token_is_refused_and_changes_nothing(store):
