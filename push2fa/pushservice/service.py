@@ -16,7 +16,7 @@ import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from quart import current_app
 
@@ -162,16 +162,24 @@ class Emulator:
         }
 
     async def _first_device(self, authy_id: int) -> Device:
-        _, devices = await self.user(authy_id)
+        devices = await self.store.devices_for(authy_id)
         if not devices:
-            raise DeviceMissing(authy_id)
+            await self._missing(authy_id)
         return devices[0]
+
+    async def _missing(self, authy_id: int) -> NoReturn:
+        """Raise why ``authy_id`` has no device: no such user, or a user without one."""
+        if await self.store.get_user(authy_id) is None:
+            raise UnknownUser(authy_id)
+        raise DeviceMissing(authy_id)
 
     # --- approval requests -----------------------------------------------------------
 
     async def create_request(self, authy_id: int, new: NewApprovalRequest) -> ApprovalRequest:
-        await self._first_device(authy_id)
+        """One statement on the login's hot path: stored only if a device can answer it."""
         request = await self.store.create_request(authy_id, new, now_utc())
+        if request is None:
+            await self._missing(authy_id)
         await self.realtime.request_created(request)
         self._arm_expiry_notice(request)
         return request
@@ -207,7 +215,7 @@ class Emulator:
         answer to a phone's own devices; None (the control API) answers for the user."""
         request = await self.request(request_uuid)
         device = await self._answering_device(request, phone_devices)
-        won = await self.store.decide_request(
+        decided = await self.store.decide_request(
             request_uuid,
             status,
             device_id=device.id,
@@ -215,9 +223,8 @@ class Emulator:
             responder_ip=responder_ip,
             now=now_utc(),
         )
-        if not won:
+        if decided is None:
             raise RequestNotPending(request_uuid)
-        decided = await self.request(request_uuid)
         timer = self._expiry_timers.pop(request_uuid, None)
         if timer is not None:
             timer.cancel()

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Insert, Table, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -302,11 +302,17 @@ class SqlStore:
 
     async def create_request(
         self, authy_id: int, new: NewApprovalRequest, now: datetime
-    ) -> ApprovalRequest:
+    ) -> ApprovalRequest | None:
+        """INSERT ... SELECT ... WHERE EXISTS (a device): one statement per push."""
         request = build_request(authy_id, new, now)
+        requests, devices = tables.requests, tables.devices
+        values = _request_values(request)
+        columns = [requests.c[name] for name in values]
+        has_device = exists().where(devices.c.authy_id == authy_id)
+        source = select(*(literal(values[c.name], type_=c.type) for c in columns)).where(has_device)
         async with self.engine.begin() as conn:
-            await conn.execute(tables.requests.insert().values(**_request_values(request)))
-        return request
+            result = await conn.execute(requests.insert().from_select(columns, source))
+        return request if result.rowcount == 1 else None
 
     async def get_request(self, request_uuid: str) -> ApprovalRequest | None:
         requests = tables.requests
@@ -327,22 +333,29 @@ class SqlStore:
         reason: str | None,
         responder_ip: str | None,
         now: datetime,
-    ) -> bool:
+    ) -> ApprovalRequest | None:
         requests = tables.requests
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(requests)
-                .where(requests.c.uuid == request_uuid, _live(now))
-                .values(
-                    status=status,
-                    processed_at=now,
-                    updated_at=now,
-                    device_id=device_id,
-                    reason=reason,
-                    responder_ip=None if responder_ip is None else responder_ip[:64],
+            row = (
+                (
+                    await conn.execute(
+                        update(requests)
+                        .where(requests.c.uuid == request_uuid, _live(now))
+                        .values(
+                            status=status,
+                            processed_at=now,
+                            updated_at=now,
+                            device_id=device_id,
+                            reason=reason,
+                            responder_ip=None if responder_ip is None else responder_ip[:64],
+                        )
+                        .returning(*requests.c)
+                    )
                 )
+                .mappings()
+                .first()
             )
-        return result.rowcount == 1
+        return None if row is None else _request(row)
 
     async def withdraw_request(self, request_uuid: str, now: datetime) -> ApprovalRequest | None:
         requests = tables.requests

@@ -138,7 +138,10 @@ class Store(Protocol):
     async def accept_totp_step(self, device_id: int, step: int) -> bool: ...
     async def create_request(
         self, authy_id: int, new: NewApprovalRequest, now: datetime
-    ) -> ApprovalRequest: ...
+    ) -> ApprovalRequest | None:
+        """Store a new pending request, or None (nothing stored) if the user has no device."""
+        ...
+
     async def get_request(self, request_uuid: str) -> ApprovalRequest | None: ...
     async def decide_request(
         self,
@@ -149,7 +152,11 @@ class Store(Protocol):
         reason: str | None,
         responder_ip: str | None,
         now: datetime,
-    ) -> bool: ...
+    ) -> ApprovalRequest | None:
+        """pending → approved | denied, once, if not expired; the request as decided, or
+        None if another answer (or the expiry, or a withdrawal) came first."""
+        ...
+
     async def withdraw_request(self, request_uuid: str, now: datetime) -> ApprovalRequest | None:
         """pending → withdrawn, once; the request as withdrawn, or None if it was not pending."""
         ...

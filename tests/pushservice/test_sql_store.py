@@ -59,9 +59,10 @@ async def register(store: Store, custom_user_id: str = "u-1", token: str | None 
 async def decide(
     store: Store, request_uuid: str, status: Decision, device_id: int, now: datetime = NOW
 ) -> bool:
-    return await store.decide_request(
+    decided = await store.decide_request(
         request_uuid, status, device_id=device_id, reason="r", responder_ip="10.0.0.9", now=now
     )
+    return decided is not None
 
 
 async def test_a_request_reads_back_as_it_was_made_and_decided(store):
