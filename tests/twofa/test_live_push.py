@@ -156,8 +156,13 @@ async def test_cancel_ends_the_challenge(site, enrolled):
     await browser.connect()
     await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
     await browser.wait_status("challenge", "cancelled")
-    decided = await site.decide(request["uuid"], "approved", browser.match_code())
-    assert decided["callback_status"] == 200  # accepted, but the cancel already won
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    # The cancel took the push off the phone: the phone can no longer approve it.
+    status, _ = await site.control(
+        "POST", f"/requests/{request['uuid']}", json={"status": "approved"}
+    )
+    assert status == 409
+    assert await site.pending_requests(authy_id) == []
 
 
 async def test_expired_challenge_is_announced(site, enrolled):
@@ -296,7 +301,11 @@ async def test_resend_cancels_the_old_push_and_sends_a_new_one(site, enrolled):
     pending = await site.pending_requests(authy_id)
     newest = [r for r in pending if r["uuid"] != first["uuid"]]
     assert newest, "no new push was sent"
-    await site.decide(first["uuid"], "approved", browser.match_code())  # no longer counts
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    status, _ = await site.control(  # the replaced push left the phone: it cannot count
+        "POST", f"/requests/{first['uuid']}", json={"status": "approved"}
+    )
+    assert status == 409
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait"
     await site.decide(newest[-1]["uuid"], "approved", browser.match_code())
