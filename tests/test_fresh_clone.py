@@ -121,6 +121,7 @@ def test_make_install_copies_the_vendor_assets(clone: Path):
     vendor = clone / "push2fa" / "static" / "vendor"
 
     assert sorted(p.name for p in vendor.iterdir()) == [
+        ".installed",  # the stamp: `make run` re-runs npm only when package-lock.json changes
         "bootstrap.bundle.min.js",
         "bootstrap.min.css",
         "socket.io.min.js",
