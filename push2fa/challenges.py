@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,18 @@ FINAL = {S.DENIED, S.EXPIRED, S.CANCELLED, S.CONSUMED}
 # challenge's own expiry passes meanwhile (the approval landed just in time).
 COMPLETE_GRACE = timedelta(seconds=30)
 POLL_BACKOFF_MAX = timedelta(seconds=30)
+
+
+# Told, after commit and publish, about the challenges a transition ended and how: the one
+# place that sees every final transition (e.g. to take the push off the phone). Per realtime
+# server, i.e. per app; a listener must not raise and must not hold the caller up.
+EndListener = Callable[[Sequence[LoginChallenge], S, str], Awaitable[None]]
+_end_listeners: weakref.WeakKeyDictionary[Realtime, EndListener] = weakref.WeakKeyDictionary()
+
+
+def on_end(realtime: Realtime, listener: EndListener) -> None:
+    """Call ``listener(challenges, new_status, by)`` after every transition out of pending."""
+    _end_listeners[realtime] = listener
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,9 @@ async def _transition(
     await db.commit()
     for challenge in won:
         await realtime.publish_challenge(challenge.public_id, event_payload(challenge))
+    listener = _end_listeners.get(realtime)
+    if listener is not None and from_status == S.PENDING:
+        await listener(won, to_status, by)
     return won
 
 

@@ -386,13 +386,12 @@ SETTINGS: tuple[Setting, ...] = (
         "pinning across workers.",
     ),
     Setting(
-        "PUSH2FA_EMULATOR_STORE_URL",
-        "emulator_store_url",
-        "",
-        _redis_url,
-        "Where the emulator keeps its users, devices and requests. Empty: in memory (one "
-        "process, forgotten on restart). `redis://…`: kept across restarts and shared by "
-        "every emulator process.",
+        "PUSH2FA_ENROLMENT_TOKEN_MINUTES",
+        "enrolment_token_minutes",
+        "5",
+        _int_range(1, 60),
+        "Minutes a phone enrolment code (QR) stays valid at the built-in push service. Each "
+        "code enrols one phone only.",
     ),
     Setting(
         "PUSH2FA_NGROK",
@@ -447,7 +446,7 @@ class Settings:
     mail_from: str
     redis_url: str
     sticky_sessions: bool
-    emulator_store_url: str
+    enrolment_token_minutes: int
     ngrok: bool
     testing: bool = field(default=False)
 
