@@ -37,7 +37,7 @@ def parse_address(value: str) -> str | None:
     """`value` as a normalised IP address, or None if it is not one. Accepts the forms
     proxies write: `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]` and `[::1]:5678`."""
     text = value.strip()
-    if not text or len(text) > 64:
+    if not text or len(text) > 64 or "%" in text:  # no IPv6 zone ids: local to the proxy
         return None
     if text.startswith("["):
         host, bracket, _ = text[1:].partition("]")
