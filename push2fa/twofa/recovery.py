@@ -78,6 +78,12 @@ async def use(db: AsyncSession, settings: Settings, user_id: int, code: str) -> 
     return ok
 
 
+async def void(db: AsyncSession, user_id: int) -> None:
+    """Forget every code of the user (2FA turned off): turning it on again makes a fresh
+    set, shown once, and an old printout opens nothing. Caller commits."""
+    await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+
+
 async def remaining(db: AsyncSession, user_id: int) -> int:
     return int(
         (

@@ -442,6 +442,7 @@ async def _disable(db: AsyncSession, user: User, proof: str) -> None:
     but does not keep 2FA on: the user asked for it off and proved who they are."""
     authy_id = user.authy_id
     await trusted.revoke(db, user.id)
+    await recovery.void(db, user.id)
     await db.execute(
         update(User).where(User.id == user.id).values(authy_id=None, push_enabled_at=None)
     )
