@@ -1,51 +1,21 @@
-"""Who is logged in: loading the user for each request, logging in and out.
+"""Who is logged in: the session each request and page belongs to.
 
-The quart-auth cookie carries `<user id>:<session epoch>`. Bumping a user's epoch ends all
-of that user's sessions at once (password change, "this wasn't me"), which stateless
-cookies could not otherwise do. Logging in also starts a fresh session (no fixation).
+Every request's login cookie is checked against its server-side session record
+(`domain.sessions`): an ended, idle or expired session, or a cookie paired with another
+session's signed Quart session, is logged out on the spot.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from itsdangerous import BadData, URLSafeTimedSerializer
-from quart import Quart, current_app, g, redirect, request, session, url_for
-from quart_auth import AuthUser, current_user, login_user, logout_user
-from sqlalchemy import func, select, update
+from quart import Quart, g, redirect, request, session, url_for
+from quart_auth import current_user, logout_user
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from push2fa import audit, mail, services
-from push2fa.models import AuditEvent, User, utcnow
-from push2fa.useragent import describe
-
-LAST_SEEN_RESOLUTION = timedelta(minutes=1)
-FRESH_FOR = timedelta(minutes=10)  # how long a second factor counts as just given
-
-
-def auth_id_for(user: User) -> str:
-    return f"{user.id}:{user.session_epoch}"
-
-
-def parse_auth_id(auth_id: str | None) -> tuple[int, int] | None:
-    if not auth_id:
-        return None
-    user_id, _, epoch = auth_id.partition(":")
-    if not (user_id.isdigit() and epoch.isdigit()):
-        return None
-    return int(user_id), int(epoch)
-
-
-async def user_for_auth_id(db: AsyncSession, auth_id: str | None) -> User | None:
-    """The user an auth cookie names, if that session has not been ended since."""
-    parsed = parse_auth_id(auth_id)
-    if parsed is None:
-        return None
-    user = await db.get(User, parsed[0])
-    if user is None or user.session_epoch != parsed[1]:
-        return None
-    return user
+from push2fa import services
+from push2fa.domain import sessions
+from push2fa.models import User
 
 
 async def find_by_login(db: AsyncSession, login: str) -> User | None:
@@ -60,49 +30,34 @@ async def find_by_login(db: AsyncSession, login: str) -> User | None:
 
 async def _load_user() -> None:
     g.user = None
-    auth_id = current_user.auth_id
-    if auth_id is None:
+    g.login = None
+    token = current_user.auth_id
+    if token is None:
         return
-    async with services.current().db.session() as db:
-        user = await user_for_auth_id(db, auth_id)
-        if user is None:
+    svc = services.current()
+    async with svc.db.session() as db:
+        live = await sessions.resolve(db, svc.settings, token, session.get(sessions.BOUND_KEY))
+        if live is None:
             logout_user()
             return
-        now = utcnow()
-        if now - user.last_seen > LAST_SEEN_RESOLUTION:
-            await db.execute(update(User).where(User.id == user.id).values(last_seen=now))
-            await db.commit()
-            user.last_seen = now
-    g.user = user
-
-
-def start_session(user: User, remember: bool) -> None:
-    """Log `user` in on a brand-new session: nothing from before the login survives."""
-    session.clear()
-    session.permanent = remember
-    login_user(AuthUser(auth_id_for(user)), remember=remember)
-    g.user = user
-
-
-def rotate_session() -> None:
-    """A new session for the same login, after a privilege change (2FA turned off)."""
-    user = g.get("user")
-    if user is not None:
-        start_session(user, remember=bool(session.permanent))
-
-
-def end_session() -> None:
-    session.clear()
-    logout_user()
-    g.user = None
+        await sessions.touch(db, live)
+    g.user = live.user
+    g.login = live.record
 
 
 # Pages a user who must change the password can still reach.
 OPEN_WHILE_PASSWORD_MUST_CHANGE = {
     "account.change_password",
+    "account.confirm",
     "auth.logout",
     "static",
     "account.report",
+    "twofa.wait",
+    "twofa.complete",
+    "twofa.with_recovery_code",
+    "twofa.with_app_code",
+    "twofa.cancel",
+    "twofa.resend",
 }
 
 
@@ -131,63 +86,3 @@ def landing_page(user: User, next_path: str) -> str:
     if user.must_change_password:
         return url_for("account.change_password")
     return next_path
-
-
-async def after_login(db: AsyncSession, user: User) -> None:
-    """Tell the user by e-mail about a login from a browser and address not seen before,
-    with a link to report it. Runs after the login's audit row is written."""
-    ip, agent = audit.request_context()
-    seen = (
-        await db.execute(
-            select(func.count(AuditEvent.id)).where(
-                AuditEvent.user_id == user.id,
-                AuditEvent.event == "login.succeeded",
-                AuditEvent.ip == ip,
-                AuditEvent.user_agent == agent,
-            )
-        )
-    ).scalar_one()
-    if seen > 1:
-        return
-    settings = services.settings()
-    link = settings.public_url + url_for(
-        "account.report", token=report_token(settings.secret_key, user.id)
-    )
-    body = (
-        f"Hello {user.username},\n\nYour account was just logged in to from a new browser:\n\n"
-        f"  Browser: {describe(agent)}\n  IP address: {ip or 'unknown'}\n"
-        f"  Time: {utcnow():%Y-%m-%d %H:%M UTC}\n\n"
-        f"If this was you, there is nothing to do. If it was not you, report it here; this "
-        f"ends every session, pauses push requests and asks for a new password:\n\n{link}\n"
-    )
-    current_app.add_background_task(
-        mail.send_mail, settings, user.email, "New login to your push2fa account", body
-    )
-
-
-REPORT_SALT = "push2fa report"
-REPORT_MAX_AGE = 7 * 24 * 3600
-
-
-def report_token(secret_key: str, user_id: int) -> str:
-    return URLSafeTimedSerializer(secret_key, salt=REPORT_SALT).dumps({"u": user_id})
-
-
-def read_report_token(secret_key: str, token: str) -> int | None:
-    try:
-        data = URLSafeTimedSerializer(secret_key, salt=REPORT_SALT).loads(
-            token, max_age=REPORT_MAX_AGE
-        )
-        return int(data["u"])
-    except (BadData, KeyError, TypeError, ValueError):
-        return None
-
-
-def second_factor_is_fresh() -> bool:
-    """A push, code or enrolment within the last few minutes: enough to change 2FA settings."""
-    now = utcnow().timestamp()
-    fresh_at = session.get("fresh_2fa_at", 0)
-    if isinstance(fresh_at, int | float) and now - fresh_at < FRESH_FOR.total_seconds():
-        return True
-    enabled = g.user.push_enabled_at
-    return enabled is not None and utcnow() - enabled < FRESH_FOR

@@ -310,6 +310,20 @@ SETTINGS: tuple[Setting, ...] = (
         "How long “remember me” keeps a browser logged in.",
     ),
     Setting(
+        "PUSH2FA_SESSION_IDLE_MINUTES",
+        "session_idle_minutes",
+        "30",
+        _int_range(1, 1440),
+        "A login without “remember me” ends after this many minutes without a request.",
+    ),
+    Setting(
+        "PUSH2FA_SESSION_MAX_HOURS",
+        "session_max_hours",
+        "12",
+        _int_range(1, 168),
+        "A login without “remember me” ends this many hours after it began, active or not.",
+    ),
+    Setting(
         "PUSH2FA_SMTP_HOST",
         "smtp_host",
         "",
@@ -398,6 +412,8 @@ class Settings:
     trusted_browser_days: int
     rate_limits: bool
     remember_days: int
+    session_idle_minutes: int
+    session_max_hours: int
     smtp_host: str
     smtp_port: int
     smtp_username: str

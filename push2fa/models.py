@@ -70,8 +70,6 @@ class User(Base):
     about_me: Mapped[str] = mapped_column(String(280), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # Bumped to end every session of the user at once (password change, report, logout-all).
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     authy_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     push_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Consecutive failed attempts (password, denied push, wrong number/code); reset on success.
@@ -209,6 +207,24 @@ class TrustedDevice(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class UserSession(Base):
+    """One login of one browser. The login cookie carries only a random token whose hash is
+    `token_hash`; ending the row here ends the login wherever the cookie has been copied."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_active_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
 class UsedToken(Base):
     """Single-use tokens (password reset) that have been spent."""
 
@@ -230,6 +246,7 @@ __all__ = [
     "TrustedDevice",
     "UsedToken",
     "User",
+    "UserSession",
     "WebhookNonce",
     "utcnow",
 ]

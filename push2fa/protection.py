@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa import audit, challenges, mail
 from push2fa.config import Settings
-from push2fa.domain import push_budget
+from push2fa.domain import push_budget, sessions
 from push2fa.models import (
     ChallengeStatus,
     LoginChallenge,
@@ -129,10 +129,10 @@ async def report_not_me(
         .where(User.id == user_id)
         .values(
             push_blocked_until=now + timedelta(minutes=settings.report_block_minutes),
-            session_epoch=User.session_epoch + 1,
             must_change_password=True,
         )
     )
+    await sessions.end(db, user_id, reason="reported")
     await trusted.revoke(db, user_id)
     audit.record(db, "push.reported", user_id, source=source)
     await db.commit()

@@ -12,7 +12,7 @@ from quart import Quart
 from quart_auth import QuartAuth
 
 from push2fa import challenges, realtime, services
-from push2fa.accounts import user_for_auth_id
+from push2fa.domain import sessions
 from push2fa.twofa import enrollment as enrol
 from push2fa.twofa.flow import SESSION_KEY
 
@@ -43,14 +43,20 @@ def make_authorizer(app: Quart) -> realtime.Authorizer:
         svc: services.Services = app.extensions["push2fa"]
         rooms: list[str] = []
         initial: Initial = []
-        public_id = _session_data(app, cookies).get(SESSION_KEY)
+        data = _session_data(app, cookies)
+        public_id = data.get(SESSION_KEY)
         async with svc.db.session() as db:
             challenge = await challenges.by_public_id(db, public_id)
             if challenge is not None:
                 rooms.append(realtime.challenge_room(challenge.public_id))
                 initial.append((realtime.CHALLENGE_EVENT, challenges.event_payload(challenge)))
-            user = await user_for_auth_id(db, _auth_id(app, cookies))
-            if user is not None:
+            # The same check as every request: an ended, idle or expired session, or a
+            # login cookie paired with another session's cookie, joins no user room.
+            live = await sessions.resolve(
+                db, svc.settings, _auth_id(app, cookies), data.get(sessions.BOUND_KEY)
+            )
+            if live is not None:
+                user = live.user
                 rooms.append(realtime.user_room(user.id))
                 enrollment = await enrol.latest(db, user.id)
                 if enrollment is not None and enrollment.status != "cancelled":

@@ -15,8 +15,8 @@ async def _insert_user(conn, username: str, email: str) -> None:
     await conn.execute(
         text(
             "INSERT INTO users (username, email, password_hash, about_me, created_at, last_seen,"
-            " session_epoch, failed_attempts, must_change_password) VALUES (:u, :e, 'x', '',"
-            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 0, false)"
+            " failed_attempts, must_change_password) VALUES (:u, :e, 'x', '',"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, false)"
         ),
         {"u": username, "e": email},
     )

@@ -1,5 +1,6 @@
-"""The user's own security pages: history, trusted browsers, recovery codes, password
-change, and the e-mailed "this wasn't me" link."""
+"""The user's own security pages: active sessions, history, trusted browsers, recovery
+codes, password change, and the e-mailed "this wasn't me" link. Rules live in
+`push2fa.domain`; these views are forms, pages and redirects."""
 
 from __future__ import annotations
 
@@ -11,22 +12,19 @@ from quart import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from sqlalchemy import select, update
+from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from push2fa import audit, protection, services
-from push2fa.accounts import read_report_token, second_factor_is_fresh, start_session
+from push2fa import protection, services
 from push2fa.auth.forms import ChangePasswordForm
+from push2fa.domain import reports, sessions, stepup
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm
 from push2fa.limits import MINUTE, rate_limit
-from push2fa.models import AuditEvent, ChallengePurpose, User, utcnow
-from push2fa.passwords import hash_password, verify_password
+from push2fa.models import AuditEvent, ChallengePurpose
 from push2fa.policy import login_required, public
 from push2fa.twofa import recovery, trusted
-from push2fa.twofa.flow import SESSION_KEY, request_context, send_push
 from push2fa.useragent import describe
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
@@ -44,6 +42,8 @@ UNUSUAL = {
     "recovery_code.used",
     "push.refused",
 }
+# Where a confirmation with the phone may return to: the pages that ask for one.
+CONFIRM_RETURNS = {"security": "account.security", "password": "account.change_password"}
 
 
 @blueprint.get("/security")
@@ -65,17 +65,60 @@ async def security() -> Page:
         )
         devices = await trusted.listed(db, g.user.id)
         codes_left = await recovery.remaining(db, g.user.id)
+        logins = await sessions.listed(db, services.settings(), g.user.id)
     return await render_template(
         "account/security.html",
         events=events,
         devices=devices,
+        logins=logins,
+        this_login=sessions.current(),
         codes_left=codes_left,
         unusual=UNUSUAL,
         describe=describe,
         form=await CSRFOnlyForm.from_request(),
         low_water=recovery.LOW_WATER,
-        fresh=second_factor_is_fresh(),
+        fresh=not stepup.needs_second_factor(g.user),
     )
+
+
+@blueprint.post("/sessions/<int:session_id>/end")
+@login_required
+@rate_limit(30, MINUTE)
+async def end_session(session_id: int) -> Page:
+    """Log out one of the user's own sessions (another account's id matches nothing)."""
+    return await _end_sessions(session_id)
+
+
+@blueprint.post("/sessions/end-others")
+@login_required
+@rate_limit(30, MINUTE)
+async def end_other_sessions() -> Page:
+    """Log out everywhere else: every session of the user but this browser's."""
+    return await _end_sessions(None)
+
+
+async def _end_sessions(session_id: int | None) -> Page:
+    form = await CSRFOnlyForm.from_request()
+    if not form.validate():
+        await flash(CSRF_ERROR, "danger")
+        return redirect(url_for("account.security"), 303)
+    here = sessions.current()
+    assert here is not None  # login_required: a live session
+    async with services.current().db.session() as db:
+        if session_id == here.id:
+            await sessions.log_out(db)
+            await flash("You have been logged out.", "info")
+            return redirect(url_for("main.index"), 303)
+        if session_id is None:
+            count = await sessions.end(db, g.user.id, except_id=here.id, reason="ended_by_user")
+        else:
+            count = await sessions.end(db, g.user.id, session_id=session_id, reason="ended_by_user")
+        await db.commit()
+    if session_id is not None and count == 0:
+        await flash("That session is not one of yours, or has already ended.", "warning")
+        return redirect(url_for("account.security"), 303)
+    await flash(f"{count} session{'s' if count != 1 else ''} logged out.", "info")
+    return redirect(url_for("account.security"), 303)
 
 
 @blueprint.post("/trusted/<int:device_id>/revoke")
@@ -114,30 +157,38 @@ async def recovery_codes() -> Page:
         return redirect(url_for("account.security"), 303)
     if not g.user.push_enabled:
         return redirect(url_for("account.security"), 303)
-    if not second_factor_is_fresh():
-        return await _confirm_with_phone()
+    if stepup.needs_second_factor(g.user):
+        return await _confirm_with_phone("security")
     svc = services.current()
     async with svc.db.session() as db:
-        codes = await recovery.regenerate(db, svc.settings, g.user.id)
+        codes = await stepup.regenerate_codes(db, svc.settings, g.user)
     page = await render_template("account/recovery_codes.html", codes=codes)
     response = Response(page)
     response.headers["Cache-Control"] = "no-store, max-age=0"
     return response
 
 
-async def _confirm_with_phone() -> Page:
+@blueprint.post("/confirm")
+@login_required
+@rate_limit(10, MINUTE)
+async def confirm() -> Page:
+    """Confirm it is you with the second factor before a sensitive change."""
+    form = await CSRFOnlyForm.from_request()
+    back = (await request.form).get("back", "security")
+    if not form.validate() or back not in CONFIRM_RETURNS or not g.user.push_enabled:
+        await flash(CSRF_ERROR if form.csrf_failed else "Nothing to confirm.", "danger")
+        return redirect(url_for("account.security"), 303)
+    return await _confirm_with_phone(back)
+
+
+async def _confirm_with_phone(back: str) -> Page:
     """Ask the phone (or a code) to confirm before a sensitive change."""
+    page = url_for(CONFIRM_RETURNS[back])
     async with services.current().db.session() as db:
-        outcome = await send_push(
-            db,
-            g.user,
-            request_context(next_path=url_for("account.security")),
-            ChallengePurpose.REAUTH,
-        )
+        outcome = await stepup.ask_phone(db, g.user, ChallengePurpose.REAUTH, page)
     if outcome.challenge is None:
         await flash(outcome.problem or "", "danger")
-        return redirect(url_for("account.security"), 303)
-    session[SESSION_KEY] = outcome.challenge.public_id
+        return redirect(page, 303)
     await flash("Approve on your phone to confirm it is you, then try again.", "info")
     return redirect(url_for("twofa.wait"), 303)
 
@@ -147,36 +198,24 @@ async def _confirm_with_phone() -> Page:
 @rate_limit(10, MINUTE)
 async def change_password() -> Page:
     form = await ChangePasswordForm.from_request()
-    if not await form.validate_on_submit():
+    step_up = stepup.needs_second_factor(g.user)
+    if step_up or not await form.validate_on_submit():
         if form.csrf_failed:
             await flash(CSRF_ERROR, "danger")
+        elif step_up and request.method == "POST":
+            await flash("Confirm it is you with your phone or a code first.", "warning")
         status = 400 if request.method == "POST" else 200
-        return await render_template("account/change_password.html", form=form), status
+        page = await render_template("account/change_password.html", form=form, step_up=step_up)
+        return page, status
     svc = services.current()
-    if not await verify_password(
-        form.current.data, g.user.password_hash, svc.settings.bcrypt_rounds
-    ):
-        form.current.errors = ["That is not your current password."]
-        return await render_template("account/change_password.html", form=form), 400
-    new_hash = await hash_password(form.password.data, svc.settings.bcrypt_rounds)
     async with svc.db.session() as db:
-        await db.execute(
-            update(User)
-            .where(User.id == g.user.id)
-            .values(
-                password_hash=new_hash,
-                password_changed_at=utcnow(),
-                must_change_password=False,
-                session_epoch=User.session_epoch + 1,
-            )
+        problem = await stepup.change_password(
+            db, svc.settings, g.user, form.current.data, form.password.data
         )
-        await trusted.revoke(db, g.user.id)
-        audit.record(db, "password.changed", g.user.id)
-        await db.commit()
-        user = await db.get(User, g.user.id)
-    assert user is not None
-    # Every other session ended with the epoch bump; this one starts afresh.
-    start_session(user, remember=False)
+    if problem is not None:
+        form[problem.field].errors = [problem.message]
+        page = await render_template("account/change_password.html", form=form, step_up=False)
+        return page, 400
     await flash("Your password has been changed. Other sessions were logged out.", "success")
     return redirect(url_for("main.index"), 303)
 
@@ -185,23 +224,36 @@ async def change_password() -> Page:
 @public
 @rate_limit(10, MINUTE)
 async def report(token: str) -> Page:
-    """The e-mailed "this wasn't me" link: confirm, then lock the account down."""
+    """The e-mailed "this wasn't me" link: confirm, then lock the account down. Once."""
     svc = services.current()
-    user_id = read_report_token(svc.settings.secret_key, token)
+    link = reports.read_token(svc.settings.secret_key, token)
     form = await CSRFOnlyForm.from_request()
-    if user_id is None:
+    if link is None:
         await flash("That link is invalid or has expired.", "danger")
         return redirect(url_for("main.index"))
-    if request.method == "GET":
-        return await render_template("account/report.html", form=form)
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return await render_template("account/report.html", form=form), 400
     async with svc.db.session() as db:
-        await protection.report_not_me(db, svc.settings, svc.realtime, user_id, "email")
+        if await reports.is_spent(db, link):
+            return await _report_already_used()
+        if request.method == "GET":
+            return await render_template("account/report.html", form=form)
+        if not form.validate():
+            await flash(CSRF_ERROR, "danger")
+            return await render_template("account/report.html", form=form), 400
+        if not await reports.spend(db, link):
+            return await _report_already_used()
+        await protection.report_not_me(db, svc.settings, svc.realtime, link.user_id, "email")
     await flash(
         "Thank you. Every session of the account has been ended and push requests are paused. "
         "You will be asked for a new password at your next login.",
         "success",
+    )
+    return redirect(url_for("auth.login"), 303)
+
+
+async def _report_already_used() -> Page:
+    await flash(
+        "This link has already been used: the account was secured then, and nothing more "
+        "was changed. If something still looks wrong, reset your password.",
+        "warning",
     )
     return redirect(url_for("auth.login"), 303)

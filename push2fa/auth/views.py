@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from quart import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import audit, mail, protection, services
-from push2fa.accounts import after_login, end_session, find_by_login, landing_page, start_session
+from push2fa.accounts import find_by_login, landing_page
 from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.auth.tokens import make_reset_token, read_reset_token, spend_token
+from push2fa.domain import sessions, stepup
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
-from push2fa.models import User, utcnow
+from push2fa.models import User
 from push2fa.passwords import hash_password, verify_password
 from push2fa.policy import login_required, public
 from push2fa.twofa import trusted
@@ -146,10 +147,9 @@ async def login() -> Page:
                 )
             second_factor = "trusted_browser"
         await protection.record_success(db, user.id)
-        audit.record(db, "login.succeeded", user.id, second_factor=second_factor)
-        await db.commit()
-        await after_login(db, user)
-    start_session(user, remember=bool(form.remember.data))
+        await sessions.log_in(
+            db, svc.settings, user, remember=bool(form.remember.data), second_factor=second_factor
+        )
     await flash(f"Welcome back, {user.username}.", "success")
     return redirect(landing_page(user, next_path))
 
@@ -162,7 +162,8 @@ async def logout() -> Page:
     if not form.validate():
         await flash(CSRF_ERROR, "danger")
         return redirect(url_for("main.index"))
-    end_session()
+    async with services.current().db.session() as db:
+        await sessions.log_out(db)
     await flash("You have been logged out.", "info")
     return redirect(url_for("main.index"))
 
@@ -220,21 +221,7 @@ async def reset_password(token: str) -> Page:
         if not await spend_token(db, token_id):
             await flash("That reset link has already been used.", "danger")
             return redirect(url_for("auth.reset_request"))
-        new_hash = await hash_password(form.password.data, svc.settings.bcrypt_rounds)
-        await db.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(
-                password_hash=new_hash,
-                session_epoch=User.session_epoch + 1,
-                password_changed_at=utcnow(),
-                must_change_password=False,
-                failed_attempts=0,
-                second_factor_locked_at=None,
-            )
-        )
-        audit.record(db, "password.reset", user.id)
-        await db.commit()
-    end_session()
+        await stepup.reset_password(db, svc.settings, user, form.password.data)
+    sessions.forget_browser()
     await flash("Your password has been changed. Please log in.", "success")
     return redirect(url_for("auth.login"))

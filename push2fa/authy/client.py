@@ -29,6 +29,7 @@ __all__ = ["ApprovalRequestStatus", "AuthyClient", "RegistrationStatus"]
 log = logging.getLogger(__name__)
 
 MESSAGE_MAX_LENGTH = 200
+DETAIL_KEY_MAX_LENGTH = 20  # Authy's docs: "Max 20 characters for the Key"
 DETAIL_MAX_LENGTH = 200
 LOGO_URL_MAX_LENGTH = 500
 LOGO_RESOLUTIONS = frozenset({"default", "low", "med", "high"})
@@ -95,7 +96,11 @@ def _check_authy_id(authy_id: int) -> int:
     return authy_id
 
 
-def _check_text_map(name: str, values: Mapping[str, str] | None) -> dict[str, str] | None:
+def _check_text_map(
+    name: str, values: Mapping[str, str] | None, key_max: int
+) -> dict[str, str] | None:
+    """Refuse before sending what the API refuses: long keys, and keys a GET callback
+    could not carry back (brackets, or only digits, which read as array indices)."""
     if values is None:
         return None
     if not isinstance(values, Mapping):
@@ -104,8 +109,12 @@ def _check_text_map(name: str, values: Mapping[str, str] | None) -> dict[str, st
     for key, value in values.items():
         if not (isinstance(key, str) and isinstance(value, str)) or not key:
             raise _rejected(f"{name} must map non-empty strings to strings")
-        if len(key) > DETAIL_MAX_LENGTH or len(value) > DETAIL_MAX_LENGTH:
-            raise _rejected(f"{name} keys and values are limited to {DETAIL_MAX_LENGTH} characters")
+        if len(key) > key_max or len(value) > DETAIL_MAX_LENGTH:
+            raise _rejected(
+                f"{name} keys are limited to {key_max} characters and values to {DETAIL_MAX_LENGTH}"
+            )
+        if "[" in key or "]" in key or key.isdigit():
+            raise _rejected(f"{name} keys must not contain brackets or be only digits")
         checked[key] = value
     return checked
 
@@ -125,6 +134,8 @@ def _check_logos(logos: Sequence[Mapping[str, str]] | None) -> list[dict[str, st
         checked.append({"res": res, "url": url})
     if checked and not any(logo["res"] == "default" for logo in checked):
         raise _rejected("logos must include a 'default' resolution")
+    if len({logo["res"] for logo in checked}) != len(checked):
+        raise _rejected("logos may give each resolution only once")
     return checked
 
 
@@ -196,8 +207,11 @@ class AuthyClient:
         if not isinstance(message, str) or not message.strip():
             raise _rejected("the approval request message must not be empty")
         body: dict[str, Any] = {"message": message[:MESSAGE_MAX_LENGTH]}
-        for name, values in (("details", details), ("hidden_details", hidden_details)):
-            checked = _check_text_map(name, values)
+        for name, values, key_max in (
+            ("details", details, DETAIL_KEY_MAX_LENGTH),
+            ("hidden_details", hidden_details, DETAIL_MAX_LENGTH),
+        ):
+            checked = _check_text_map(name, values, key_max)
             if checked is not None:
                 body[name] = checked
         if seconds_to_expire is not None:
@@ -299,15 +313,27 @@ class AuthyClient:
             raise _invalid_response("no user status", status)
         return user_status
 
-    async def delete_user(self, authy_id: int) -> None:
-        """Remove a user from the Authy application (the official Python client's path)."""
+    async def delete_user(self, authy_id: int) -> bool:
+        """Remove a user from the Authy application (the official Python client's path).
+
+        Returns False when Authy answers HTTP 200 with ``"success": false``: the official
+        clients judge a call by its HTTP status alone (python ``User.ok()``, ruby ``ok?``),
+        so that answer is not an error, but the caller may want to know the user stayed.
+        """
         _check_authy_id(authy_id)
-        await self._request(
+        data, _ = await self._request(
             "POST",
             f"/protected/json/users/{authy_id}/delete",
             "/protected/json/users/{authy_id}/delete",
             json_body={},
+            accept_unsuccessful=True,
         )
+        if _is_false(data.get("success")):
+            message = data.get("message")
+            shown = self._redact(message) if isinstance(message, str) else "-"
+            log.warning("authy delete_user: HTTP 200 with success=false (%s)", shown)
+            return False
+        return True
 
     async def verify_token(self, authy_id: int, token: str) -> bool:
         """Check a TOTP token: False for a wrong or reused one, AuthyError for anything else.
@@ -329,6 +355,10 @@ class AuthyClient:
         except AuthyError as error:
             if error.error_code in _INVALID_TOKEN_CODES:
                 return False
+            if error.status == 401 and error.error_code is None:
+                # A 401 that names no code is a refused token to the official clients
+                # (python ``Token.ok()`` needs a 200): refuse the login, do not fail it.
+                return False
             raise
         if data.get("token") != "is valid":
             raise _invalid_response("token verification without 'is valid'", status)
@@ -344,8 +374,12 @@ class AuthyClient:
         *,
         json_body: Mapping[str, Any] | None = None,
         query: Mapping[str, str] | None = None,
+        accept_unsuccessful: bool = False,
     ) -> tuple[dict[str, Any], int]:
         """Send one request and return the decoded success body and HTTP status.
+
+        With `accept_unsuccessful`, a 2xx JSON body whose `success` is false is returned
+        rather than raised, for the calls whose callers decide what it means.
 
         `path` must already be percent-encoded; `route` is its template, the only form that
         is logged (paths can carry a TOTP token). Redirects are not followed, so the API key
@@ -377,7 +411,7 @@ class AuthyClient:
                 f"could not reach Authy ({type(exc).__name__})", retryable=True
             ) from None
         try:
-            data = self._parse_response(status, raw)
+            data = self._parse_response(status, raw, accept_unsuccessful)
         except AuthyError as error:
             self._log(method, route, status, error.error_code, started)
             raise
@@ -392,13 +426,15 @@ class AuthyClient:
                 raise AuthyError("Authy's response was too large", status=response.status)
         return bytes(body)
 
-    def _parse_response(self, status: int, raw: bytes) -> dict[str, Any]:
+    def _parse_response(
+        self, status: int, raw: bytes, accept_unsuccessful: bool = False
+    ) -> dict[str, Any]:
         """Return the JSON object of a successful response; raise AuthyError otherwise."""
         data = _decode_json(raw)
         if 200 <= status < 300:
             if data is None:
                 raise _invalid_response("the body is not a JSON object", status)
-            if not _is_false(data.get("success")):
+            if accept_unsuccessful or not _is_false(data.get("success")):
                 return data
         if 300 <= status < 400:
             raise AuthyError(f"Authy answered with a redirect (HTTP {status})", status=status)

@@ -1,1 +1,1 @@
-"""Security rules the pages call: each module owns one decision about accounts and logins."""
+"""Security rules the pages call: each decided once, here, never in a view."""

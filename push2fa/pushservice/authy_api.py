@@ -1,7 +1,10 @@
-"""The Authy REST endpoints the app uses, answered as api.authy.com answers them.
+"""The Authy REST endpoints, answered as api.authy.com answers them.
 
-Paths, parameters, status codes and bodies follow the protocol reference, so the app's
-Authy client runs unchanged against the emulator. Every route needs the API key.
+Paths, parameters, status codes and bodies follow the protocol reference, so an app
+written for api.authy.com runs unchanged against the push service by changing only its
+base URL. Every route needs the API key. Routes that Authy offered in both formats take
+``json`` or ``xml`` in place of the format segment; ``docs/authy-compatibility.md`` lists
+what each endpoint does here and what could not be learnt about real Authy.
 """
 
 from __future__ import annotations
@@ -9,20 +12,35 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 
-from . import errors, inputs, payloads
+from . import errors, inputs, payloads, xml_format
 from .errors import AuthyError
 from .service import current_emulator, now_utc
 
 authy_api = Blueprint("authy_api", __name__, url_prefix="/_emulator")
 
 JSON = tuple[dict[str, Any], int]
+FORMATS = frozenset({"json", "xml"})
 
 
 @authy_api.before_request
 async def require_api_key() -> None:
+    fmt = (request.view_args or {}).get("fmt")
+    if fmt is not None and fmt not in FORMATS:
+        raise AuthyError(404, "60002", f"Unsupported format: {str(fmt)[:20]}")
     check_api_key()
+
+
+@authy_api.after_request
+async def answer_in_requested_format(response: Response) -> Response:
+    """``/protected/xml/...``: the same answer, as the Rails XML the format stood for."""
+    if (request.view_args or {}).get("fmt") != "xml" or response.mimetype != "application/json":
+        return response
+    body = await response.get_json()
+    response.set_data(xml_format.dumps(body))
+    response.mimetype = "application/xml"
+    return response
 
 
 def check_api_key() -> None:
@@ -63,24 +81,24 @@ def _authy_error(error: AuthyError) -> JSON:
     return error.body(), error.status
 
 
-@authy_api.post("/protected/json/users/new")
-async def create_user() -> JSON:
+@authy_api.post("/protected/<fmt>/users/new")
+async def create_user(fmt: str) -> JSON:
     email, cellphone, country_code = inputs.new_user(await inputs.request_params())
     user = await current_emulator().create_user(email, cellphone, country_code)
     body = {"message": "User created successfully.", "user": {"id": user.authy_id}}
     return {**body, "success": True}, 200
 
 
-@authy_api.get("/protected/json/users/<authy_id>/status")
-async def user_status(authy_id: str) -> JSON:
+@authy_api.get("/protected/<fmt>/users/<authy_id>/status")
+async def user_status(fmt: str, authy_id: str) -> JSON:
     user, devices = await current_emulator().user(authy_id_from(authy_id))
     return payloads.user_status(user, devices), 200
 
 
-@authy_api.post("/protected/json/users/delete/<authy_id>")  # ruby, java
-@authy_api.post("/protected/json/users/<authy_id>/delete")  # python, rust
-@authy_api.post("/protected/json/users/<authy_id>/remove")  # php
-async def delete_user(authy_id: str) -> JSON:
+@authy_api.post("/protected/<fmt>/users/delete/<authy_id>")  # ruby, java
+@authy_api.post("/protected/<fmt>/users/<authy_id>/delete")  # python, rust
+@authy_api.post("/protected/<fmt>/users/<authy_id>/remove")  # php
+async def delete_user(fmt: str, authy_id: str) -> JSON:
     await current_emulator().delete_user(authy_id_from(authy_id))
     return {"message": "User removed from application", "success": True}, 200
 
@@ -96,20 +114,90 @@ async def registration_status() -> JSON:
     return {"registration": registration, "success": True}, 200
 
 
-@authy_api.post("/onetouch/json/users/<authy_id>/approval_requests")
-async def create_approval_request(authy_id: str) -> JSON:
+@authy_api.post("/onetouch/<fmt>/users/<authy_id>/approval_requests")
+async def create_approval_request(fmt: str, authy_id: str) -> JSON:
     new = inputs.new_approval_request(await inputs.request_params())
     created = await current_emulator().create_request(authy_id_from(authy_id), new)
     return {"approval_request": {"uuid": created.uuid}, "success": True}, 200
 
 
-@authy_api.get("/onetouch/json/approval_requests/<request_uuid>")
-async def approval_request_status(request_uuid: str) -> JSON:
+@authy_api.get("/onetouch/<fmt>/approval_requests/<request_uuid>")
+async def approval_request_status(fmt: str, request_uuid: str) -> JSON:
     return await current_emulator().request_status(request_uuid), 200
 
 
-@authy_api.get("/protected/json/verify/<token>/<authy_id>")
-async def verify_token(token: str, authy_id: str) -> JSON:
+@authy_api.get("/protected/<fmt>/verify/<token>/<authy_id>")
+async def verify_token(fmt: str, token: str, authy_id: str) -> JSON:
     device = await current_emulator().verify_token(token, authy_id_from(authy_id))
     body = {"message": "Token is valid.", "token": "is valid", "success": "true"}
     return {**body, "device": payloads.device_payload(device, ip=None, now=now_utc())}, 200
+
+
+# --- SMS, voice and e-mail: nothing to deliver them with -----------------------------
+
+
+@authy_api.route("/protected/<fmt>/sms/<authy_id>", methods=["GET", "POST"])
+async def request_sms(fmt: str, authy_id: str) -> JSON:
+    return await _no_sms_or_call(authy_id, "SMS")
+
+
+@authy_api.route("/protected/<fmt>/call/<authy_id>", methods=["GET", "POST"])
+async def request_call(fmt: str, authy_id: str) -> JSON:
+    return await _no_sms_or_call(authy_id, "Call")
+
+
+async def _no_sms_or_call(authy_id: str, channel: str) -> JSON:
+    """A self-hosted service has no SMS or voice gateway. A user with the app gets Authy's
+    own "ignored" answer (the code is in the app); anyone else, or ``force=true``, gets a
+    clear 403 (Authy's status for a feature the account lacks), so the app can offer
+    another way and never believes a code was sent."""
+    user, devices = await current_emulator().user(authy_id_from(authy_id))
+    params = await inputs.request_params()
+    if devices and not inputs.flag(params, "force"):
+        return payloads.channel_ignored(user, devices[0], channel), 200
+    raise errors.channel_unavailable(channel)
+
+
+@authy_api.post("/protected/<fmt>/email/<authy_id>")
+async def request_email(fmt: str, authy_id: str) -> JSON:
+    await current_emulator().user(authy_id_from(authy_id))
+    raise errors.channel_unavailable("Email")
+
+
+@authy_api.post("/protected/<fmt>/phones/verification/start")
+@authy_api.get("/protected/<fmt>/phones/verification/check")
+@authy_api.get("/protected/<fmt>/phones/info")
+async def phone_verification(fmt: str) -> JSON:
+    """Phone Verification v1 sends codes by SMS or voice and looks numbers up at carriers:
+    nothing a self-hosted service can do, so a clear 403 rather than a 404."""
+    raise errors.channel_unavailable("Phone verification")
+
+
+# --- TOTP for third-party authenticator apps ------------------------------------------
+
+
+@authy_api.post("/protected/<fmt>/users/<authy_id>/secret")
+async def totp_secret(fmt: str, authy_id: str) -> JSON:
+    """The QR code a third-party authenticator app scans to show this user's codes: the
+    secret of the user's Approver, so a code from either app verifies."""
+    emulator = current_emulator()
+    user, devices = await emulator.user(authy_id_from(authy_id))
+    if not devices:
+        raise errors.DeviceMissing(user.authy_id)
+    params = await inputs.request_params()
+    size = inputs.qr_size(params)
+    label = inputs.optional_text(params, "label", 64) or user.email or str(user.authy_id)
+    return payloads.totp_secret(emulator.settings, devices[0], label, size), 200
+
+
+# --- the application ------------------------------------------------------------------
+
+
+@authy_api.get("/protected/<fmt>/app/details")
+async def app_details(fmt: str) -> JSON:
+    return payloads.app_details(current_emulator().settings), 200
+
+
+@authy_api.get("/protected/<fmt>/app/stats")
+async def app_stats(fmt: str) -> JSON:
+    return payloads.app_stats(current_emulator().settings, now_utc()), 200

@@ -19,7 +19,6 @@ import aiohttp
 from yarl import URL
 
 from push2fa.authy import signature
-from push2fa.authy.params import to_query
 
 from .settings import EmulatorSettings
 
@@ -85,8 +84,18 @@ class CallbackSender:
             return None
 
 
+def get_query(body: dict[str, Any]) -> str:
+    """The query string of a GET callback, in the order real Authy sends it.
+
+    Authy's GET callbacks (authy-java's captured vector) list the bracket pairs sorted by
+    key with array indices collapsed to ``[]`` (arrays keep their element order): exactly
+    the canonical parameter string that is signed (spec 2.3 steps 1-5).
+    """
+    return signature.canonical_params(body)
+
+
 def _get_url(callback_url: str, body: dict[str, Any]) -> URL:
     """The callback URL with the body as a bracket query, sent byte for byte as built."""
     base = URL(callback_url).with_fragment(None)
     separator = "&" if base.raw_query_string else "?"
-    return URL(f"{base}{separator}{to_query(body)}", encoded=True)
+    return URL(f"{base}{separator}{get_query(body)}", encoded=True)

@@ -79,6 +79,17 @@ def token_reused() -> AuthyError:
     return AuthyError(401, "60019", "Token is reused", extra={"token": "is invalid"})
 
 
+def channel_unavailable(channel: str) -> AuthyError:
+    """SMS, voice and e-mail need a gateway a self-hosted service does not have. 403 is
+    what Authy answers for a feature the account lacks; the code is the generic 60002,
+    because Authy's code for this case is not public."""
+    message = (
+        f"{channel} is not available: this push service cannot deliver {channel.lower()}"
+        " tokens. Use the app's push or TOTP code instead."
+    )
+    return AuthyError(403, "60002", message)
+
+
 class EmulatorError(Exception):
     """A domain failure; each front end (Authy API, control API, phone) maps it itself."""
 

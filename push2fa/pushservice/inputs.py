@@ -21,6 +21,7 @@ from .errors import invalid_parameter, invalid_request, user_not_valid
 from .store import NewApprovalRequest
 
 MESSAGE_MAX = 200
+DETAIL_KEY_MAX = 20  # Authy's docs: "Max 20 characters for the Key"
 DETAIL_MAX = 200
 LOGO_URL_MAX = 500
 LOGO_RESOLUTIONS = frozenset({"default", "low", "med", "high"})
@@ -58,7 +59,28 @@ def _parse_body(body: bytes, mimetype: str) -> dict[str, Any]:
         return parse_query(body)  # a form sent without (or with a wrong) Content-Type
     if not isinstance(data, dict):
         raise ParamsError("the JSON body must be an object")
+    check_unicode(data)
     return data
+
+
+def check_unicode(node: Any, depth: int = 0) -> None:
+    """JSON escapes can spell lone surrogates (``"\\ud800"``), which no UTF-8 text holds:
+    stored, they would make the callback impossible to sign or send. Refuse them here,
+    where every JSON body comes in (forms and queries are decoded strictly already)."""
+    if depth > 64:
+        raise ParamsError("the JSON body is nested too deeply")
+    if isinstance(node, str):
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParamsError("the JSON body holds text that is not valid Unicode") from None
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            check_unicode(key, depth + 1)
+            check_unicode(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            check_unicode(item, depth + 1)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,27 +115,49 @@ def new_approval_request(params: Mapping[str, Any]) -> NewApprovalRequest:
         raise invalid_parameter("message", f"must be at most {MESSAGE_MAX} characters")
     return NewApprovalRequest(
         message=message,
-        details=_string_map(params.get("details"), "details"),
-        hidden_details=_string_map(params.get("hidden_details"), "hidden_details"),
+        details=_string_map(params.get("details"), "details", DETAIL_KEY_MAX),
+        hidden_details=_string_map(params.get("hidden_details"), "hidden_details", DETAIL_MAX),
         logos=_logos(params.get("logos")),
         seconds_to_expire=_seconds_to_expire(params.get("seconds_to_expire")),
     )
 
 
-def _string_map(value: Any, field: str) -> dict[str, str]:
+def _string_map(value: Any, field: str, key_max: int) -> dict[str, str]:
     if _is_blank(value):
         return {}
     if not isinstance(value, Mapping):
         raise invalid_parameter(field, "must be an object of strings")
     result: dict[str, str] = {}
     for key, item in value.items():
+        problem = detail_key_problem(key, key_max)
+        if problem is not None:
+            raise invalid_parameter(field, problem)
         text = _text(item)
-        if not key or len(key) > DETAIL_MAX or text is None or len(text) > DETAIL_MAX:
+        if text is None or len(text) > DETAIL_MAX:
             raise invalid_parameter(
-                field, f"must map keys to strings of 1 to {DETAIL_MAX} characters"
+                field, f"values must be strings of at most {DETAIL_MAX} characters"
             )
         result[key] = text
     return result
+
+
+def detail_key_problem(key: Any, key_max: int = DETAIL_KEY_MAX) -> str | None:
+    """Why a details key cannot be carried by a callback, or None if it can.
+
+    A GET callback sends details as ``approval_request[transaction][details][KEY]=...``
+    with array indices collapsed to ``[]`` (spec 2.3), so a key containing ``[`` or ``]``
+    cannot be parsed back, and an all-digit key reads as an array index: either way the
+    webhook could not rebuild what was signed. Such keys are refused up front. Authy
+    documents 20 characters for ``details`` keys; ``hidden_details`` keys get the clients'
+    200.
+    """
+    if not isinstance(key, str) or not key or len(key) > key_max:
+        return f"keys must be 1 to {key_max} characters"
+    if "[" in key or "]" in key:
+        return "keys must not contain '[' or ']'"
+    if key.isdigit():
+        return "keys must not be only digits"
+    return None
 
 
 def _logos(value: Any) -> tuple[dict[str, str], ...] | None:
@@ -122,6 +166,7 @@ def _logos(value: Any) -> tuple[dict[str, str], ...] | None:
     if not isinstance(value, list):
         raise invalid_parameter("logos", "must be a list of {res, url}")
     logos = []
+    seen: set[str] = set()
     for logo in value:
         if not isinstance(logo, Mapping) or set(logo) != {"res", "url"}:
             raise invalid_parameter("logos", "must be a list of {res, url}")
@@ -130,6 +175,9 @@ def _logos(value: Any) -> tuple[dict[str, str], ...] | None:
             raise invalid_parameter("logos", "res must be default, low, med or high")
         if not isinstance(url, str) or not url or len(url) > LOGO_URL_MAX:
             raise invalid_parameter("logos", f"url must be 1 to {LOGO_URL_MAX} characters")
+        if res in seen:  # also caps the list at four, so its order survives a GET callback
+            raise invalid_parameter("logos", "may give each resolution only once")
+        seen.add(res)
         logos.append({"res": res, "url": url})
     return tuple(logos)
 
@@ -187,3 +235,32 @@ def required_text(params: Mapping[str, Any], field: str, max_length: int = 255) 
     if not value or len(value) > max_length:
         raise invalid_parameter(field, "is required")
     return value
+
+
+QR_SIZE_DEFAULT = 300  # authy-ruby's default
+QR_SIZE_RANGE = range(50, 1001)
+
+
+def flag(params: Mapping[str, Any], field: str) -> bool:
+    """A boolean option such as ``force``: clients send ``true``, ``"true"`` or ``1``."""
+    return _text(params.get(field)) in {"true", "1"}
+
+
+def qr_size(params: Mapping[str, Any]) -> int:
+    value = params.get("qr_size")
+    if _is_blank(value):
+        return QR_SIZE_DEFAULT
+    text = _text(value)
+    if text is None or not text.isascii() or not text.isdigit() or int(text) not in QR_SIZE_RANGE:
+        raise invalid_parameter("qr_size", "must be a number of pixels from 50 to 1000")
+    return int(text)
+
+
+def optional_text(params: Mapping[str, Any], field: str, max_length: int) -> str | None:
+    value = params.get(field)
+    if _is_blank(value):
+        return None
+    text = _text(value)
+    if text is None or len(text) > max_length:
+        raise invalid_parameter(field, f"must be text of at most {max_length} characters")
+    return text

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime
+from io import BytesIO
 from typing import Any
+from urllib.parse import quote, urlencode
 
+import qrcode
+import qrcode.image.svg
+
+from . import totp
 from .settings import EmulatorSettings
 from .store import TEST_CALLBACK_AUTHY_ID, ApprovalRequest, Device, User, new_request_uuid
 
@@ -30,10 +37,28 @@ def unix(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def app_serial_id(settings: EmulatorSettings) -> int | str:
-    """The console's numeric application id when it is one (java and Go read an int)."""
+_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+
+
+def _digest(settings: EmulatorSettings, purpose: bytes) -> bytes:
+    return hashlib.sha256(purpose + b"|" + settings.app_id.encode("utf-8")).digest()
+
+
+def app_serial_id(settings: EmulatorSettings) -> int:
+    """``_app_serial_id``: the console's numeric application id, an int as java and Go read
+    it. A non-numeric configured id gets a stable number derived from it."""
     app_id = settings.app_id
-    return int(app_id) if app_id.isascii() and app_id.isdigit() else app_id
+    if app_id.isascii() and app_id.isdigit() and len(app_id) <= 18:
+        return int(app_id)
+    return 10_000 + int.from_bytes(_digest(settings, b"serial")[:4], "big") % 90_000
+
+
+def app_object_id(settings: EmulatorSettings) -> str:
+    """``app_id`` of statuses and callbacks: real Authy sends a 24-hex object id here
+    (``"58547f6f4014250a11c201f6"``), never the console's number, so one is derived."""
+    if _OBJECT_ID.fullmatch(settings.app_id):
+        return settings.app_id
+    return _digest(settings, b"object")[:12].hex()
 
 
 def customer_uuid(settings: EmulatorSettings) -> int:
@@ -99,7 +124,7 @@ def approval_status(
         "_authy_id": request.authy_id,
         "_id": request.object_id,
         "_user_email": None if user is None else user.email,
-        "app_id": settings.app_id,
+        "app_id": app_object_id(settings),
         "created_at": iso(request.created_at),
         "hidden_details": dict(request.hidden_details),
         "notified": False,
@@ -139,7 +164,7 @@ def approval_callback(
         "status": status,
         "signature": random_device_signature(),
         "approval_request": {
-            "app_id": settings.app_id,
+            "app_id": app_object_id(settings),
             "expiration_timestamp": expires,
             "logos": None if request.logos is None else [dict(logo) for logo in request.logos],
             "transaction": {
@@ -182,7 +207,7 @@ def test_callback(settings: EmulatorSettings, now: datetime) -> dict[str, Any]:
         "status": "approved",
         "signature": random_device_signature(),
         "approval_request": {
-            "app_id": settings.app_id,
+            "app_id": app_object_id(settings),
             "expiration_timestamp": moment + 86400,
             "logos": None,
             "transaction": {
@@ -203,4 +228,96 @@ def test_callback(settings: EmulatorSettings, now: datetime) -> dict[str, Any]:
             },
         },
         "device": device_payload(device, ip="127.0.0.1", now=now),
+    }
+
+
+def channel_ignored(user: User, device: Device, channel: str) -> dict[str, Any]:
+    """Authy's answer to an SMS or call request for a user who has the app (spec 3.5)."""
+    phone = masked_phone(user.cellphone)
+    cellphone = None if phone is None else f"+{user.country_code}-{phone}"
+    return {
+        "message": (
+            f"Ignored: {channel} is not needed for smartphones."
+            " Pass force=true if you want to actually send it anyway."
+        ),
+        "cellphone": cellphone,
+        "device": device.os_type,
+        "ignored": True,
+        "success": True,
+    }
+
+
+def totp_uri(settings: EmulatorSettings, device: Device, label: str) -> str:
+    """The Key Uri Format an authenticator app reads: Authy's codes are 7 digits."""
+    issuer = quote(settings.app_name, safe="")
+    secret = base64.b32encode(device.totp_secret).decode("ascii").rstrip("=")
+    query = urlencode(
+        {
+            "secret": secret,
+            "issuer": settings.app_name,
+            "algorithm": "SHA1",
+            "digits": totp.DIGITS,
+            "period": totp.STEP_SECONDS,
+        },
+        quote_via=quote,
+    )
+    return f"otpauth://totp/{issuer}:{quote(label, safe='@')}?{query}"
+
+
+def totp_secret(
+    settings: EmulatorSettings, device: Device, label: str, size: int
+) -> dict[str, Any]:
+    """``users/{id}/secret``. Real Authy's body is not public; ``qr_code`` is an image
+    the app can put straight into ``<img src>``, ``uri`` the same secret as text."""
+    uri = totp_uri(settings, device, label)
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=10)
+    buffer = BytesIO()
+    image.save(buffer)
+    svg = buffer.getvalue().decode("utf-8")
+    svg = re.sub(r'width="[^"]*" height="[^"]*"', f'width="{size}" height="{size}"', svg, count=1)
+    data_url = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
+    return {
+        "label": label,
+        "issuer": settings.app_name,
+        "qr_code": data_url,
+        "uri": uri,
+        "success": True,
+    }
+
+
+def app_details(settings: EmulatorSettings) -> dict[str, Any]:
+    """``app/details``: what the application is and can do here (no SMS, no calls)."""
+    return {
+        "app": {
+            "app_id": app_serial_id(settings),
+            "name": settings.app_name,
+            "plan": "self_hosted",
+            "sms_enabled": False,
+            "phone_calls_enabled": False,
+            "onetouch_enabled": True,
+            "white_label": False,
+        },
+        "message": "Application information.",
+        "success": True,
+    }
+
+
+def app_stats(settings: EmulatorSettings, now: datetime) -> dict[str, Any]:
+    """``app/stats``: the shape of Authy's monthly statistics. The push service keeps no
+    usage counters, so the current month is reported with zeros, said in ``message``."""
+    month = {
+        "month": now.strftime("%B"),
+        "year": now.year,
+        "api_calls_count": 0,
+        "auths_count": 0,
+        "calls_count": 0,
+        "sms_count": 0,
+        "users_count": 0,
+    }
+    return {
+        "app_id": app_serial_id(settings),
+        "count": 1,
+        "stats": [month],
+        "message": "Monthly statistics. This push service keeps no usage counters.",
+        "success": True,
     }

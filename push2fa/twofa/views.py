@@ -20,26 +20,17 @@ from quart import (
     session,
     url_for,
 )
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
-from wtforms import PasswordField, StringField
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from push2fa import audit, challenges, mail, protection, services
-from push2fa.accounts import (
-    after_login,
-    landing_page,
-    rotate_session,
-    second_factor_is_fresh,
-    start_session,
-)
-from push2fa.authy.errors import AuthyError
-from push2fa.domain import code_login, push_budget
+from push2fa.accounts import landing_page
+from push2fa.domain import code_login, push_budget, sessions, stepup
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, posts_only, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
-from push2fa.passwords import verify_password
 from push2fa.policy import login_required, public
 from push2fa.twofa import answers, matching, recovery, trusted
 from push2fa.twofa import enrollment as enrol
@@ -48,7 +39,6 @@ from push2fa.twofa.flow import (
     REFUSED_KEY,
     SESSION_KEY,
     refused_reason,
-    request_context,
     send_push,
 )
 from push2fa.useragent import describe
@@ -58,10 +48,6 @@ blueprint = Blueprint("twofa", __name__, url_prefix="/auth/2fa")
 Page = str | tuple[str, int] | Response | WerkzeugResponse
 
 RESEND_MIN_INTERVAL = timedelta(seconds=10)
-
-
-class DisableForm(Form):
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
 def _no_store(response: Response) -> Response:
@@ -129,7 +115,7 @@ async def enroll() -> Page:
     if enrollment.status == "completed" and g.user.push_enabled:
         # Enrolment ends with the recovery codes, shown this once.
         async with svc.db.session() as db:
-            if await recovery.remaining(db, g.user.id) == 0 and second_factor_is_fresh():
+            if await recovery.remaining(db, g.user.id) == 0 and sessions.is_fresh(g.user):
                 context["codes"] = await recovery.regenerate(db, svc.settings, g.user.id)
     context["form"] = await CSRFOnlyForm.from_request()
     page = await render_template("twofa/enroll.html", **context)
@@ -173,18 +159,16 @@ async def _finish(
     assert user is not None
     await protection.record_success(db, user.id)
     if consumed.purpose == ChallengePurpose.DISABLE:
-        await _disable(db, user, proof=second_factor)
+        await stepup.disable_push(db, svc.settings, user, proof=second_factor)
         session.pop(SESSION_KEY, None)
         await flash("Push two-factor login is now off.", "success")
         return redirect(url_for("main.index"), 303)
     if consumed.purpose == ChallengePurpose.REAUTH:
         await db.commit()
         session.pop(SESSION_KEY, None)
-        session["fresh_2fa_at"] = utcnow().timestamp()
+        sessions.mark_fresh()
         await flash("Confirmed. You can now make the change.", "success")
         return redirect(consumed.next_path, 303)
-    audit.record(db, "login.succeeded", user.id, second_factor=second_factor)
-    await db.commit()
     cookie = None
     if trust:
         cookie = await trusted.issue(
@@ -194,9 +178,9 @@ async def _finish(
             request.remote_addr or "",
             request.headers.get("User-Agent", ""),
         )
-    await after_login(db, user)
-    start_session(user, remember=consumed.remember)
-    session["fresh_2fa_at"] = utcnow().timestamp()
+    await sessions.log_in(
+        db, svc.settings, user, remember=consumed.remember, second_factor=second_factor
+    )
     await flash(f"Welcome back, {user.username}.", "success")
     response = redirect(landing_page(user, consumed.next_path), 303)
     if cookie is not None:
@@ -437,64 +421,30 @@ async def allow_pushes(token: str) -> Page:
 # --- turning push 2FA off ----------------------------------------------------------------
 
 
-async def _disable(db: AsyncSession, user: User, proof: str) -> None:
-    """Forget the device here and at the push service. A push-service failure is logged
-    but does not keep 2FA on: the user asked for it off and proved who they are."""
-    authy_id = user.authy_id
-    await trusted.revoke(db, user.id)
-    await recovery.void(db, user.id)
-    await db.execute(
-        update(User).where(User.id == user.id).values(authy_id=None, push_enabled_at=None)
-    )
-    audit.record(db, "twofa.disabled", user.id, proof=proof)
-    await db.commit()
-    if authy_id is not None:
-        try:
-            await services.current().push_client().delete_user(authy_id)
-        except AuthyError as exc:
-            audit.record(db, "twofa.delete_failed", user.id, error_code=exc.error_code or "-")
-            await db.commit()
-
-
 @blueprint.route("/disable", methods=["GET", "POST"])
 @login_required
 @rate_limit(limits=[posts_only(10)])
 async def disable() -> Page:
+    """Off only with a second factor: at once from a session that has just given one,
+    otherwise by approving a push (or entering a code) that says what it is for."""
     if not g.user.push_enabled:
         await flash("Push two-factor login is already off.", "info")
         return redirect(url_for("main.index"))
-    form = await DisableForm.from_request()
+    form = await CSRFOnlyForm.from_request()
+    fresh = not stepup.needs_second_factor(g.user)
     if request.method == "GET":
-        return await render_template("twofa/disable.html", form=form)
+        return await render_template("twofa/disable.html", form=form, fresh=fresh)
+    if not form.validate():
+        await flash(CSRF_ERROR, "danger")
+        return await render_template("twofa/disable.html", form=form, fresh=fresh), 400
     svc = services.current()
-    action = (await request.form).get("action", "password")
     async with svc.db.session() as db:
-        if action == "push":
-            csrf = await CSRFOnlyForm.from_request()
-            if not csrf.validate():
-                await flash(CSRF_ERROR, "danger")
-                return await render_template("twofa/disable.html", form=form), 400
-            outcome = await send_push(
-                db, g.user, request_context(next_path="/"), ChallengePurpose.DISABLE
-            )
+        if not fresh:
+            outcome = await stepup.ask_phone(db, g.user, ChallengePurpose.DISABLE, "/")
             if outcome.challenge is None:
                 await flash(outcome.problem or "", "danger")
                 return redirect(url_for("twofa.disable"), 303)
-            session[SESSION_KEY] = outcome.challenge.public_id
             return redirect(url_for("twofa.wait"), 303)
-        if not form.validate():
-            if form.csrf_failed:
-                await flash(CSRF_ERROR, "danger")
-            return await render_template("twofa/disable.html", form=form), 400
-        ok = await verify_password(
-            form.password.data, g.user.password_hash, svc.settings.bcrypt_rounds
-        )
-        if not ok:
-            form.password.errors = ["That password is not right."]
-            audit.record(db, "twofa.disable_refused", g.user.id)
-            await db.commit()
-            return await render_template("twofa/disable.html", form=form), 400
-        await _disable(db, g.user, proof="password")
-    rotate_session()
+        await stepup.disable_push_now(db, svc.settings, g.user)
     await flash("Push two-factor login is now off.", "success")
     return redirect(url_for("main.index"), 303)

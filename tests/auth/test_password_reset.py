@@ -14,7 +14,7 @@ from quart import Quart
 from push2fa.auth.tokens import SALT
 from push2fa.forms import CSRF_ERROR
 from tests.auth.mailbox import Recorder, body_of, reset_path_in, sent_mail, smtp_server
-from tests.auth.rows import audit_events, user_named
+from tests.auth.rows import audit_events, login_sessions, user_named
 from tests.conftest import TEST_SECRET, csrf_from, get_csrf, login, register
 
 OLD_PASSWORD = "correct horse battery"
@@ -322,7 +322,7 @@ async def test_reset_ends_every_other_session_of_the_user(app: Quart, client):
     replay = app.test_client()
     replay.set_cookie("localhost", "push2fa_auth", stolen)
     assert not await is_logged_in(replay)
-    assert (await user_named(app, "alice")).session_epoch == 1
+    assert [row.ended_reason for row in await login_sessions(app, "alice")] == ["password_reset"]
     [event] = await audit_events(app, "password.reset")
     assert event.user_id == (await user_named(app, "alice")).id
 

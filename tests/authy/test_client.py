@@ -180,6 +180,11 @@ async def test_create_approval_request_caps_the_message_and_omits_unset_options(
         {"logos": [{"res": "default", "url": "https://x.example/" + "l" * 500}]},
         {"details": {"k": "v" * 201}},
         {"details": {"k": 1}},
+        {"details": {"k" * 21: "v"}},  # Authy documents 20 characters for a details key
+        {"details": {"Browser]": "v"}},  # a GET callback could not carry it back
+        {"hidden_details": {"[x": "v"}},
+        {"details": {"12": "v"}},  # read back as an array index
+        {"logos": [{"res": "default", "url": "https://x.example/l.png"}] * 2},
         {"seconds_to_expire": -1},
         {"seconds_to_expire": True},
     ],
@@ -312,11 +317,27 @@ async def test_delete_user_posts_to_the_delete_path(
         body={"message": "User removed from application", "success": True},
     )
 
-    await client.delete_user(9)
+    assert await client.delete_user(9) is True
 
     assert [(request.method, request.path) for request in authy.seen] == [
         ("POST", PREFIX + "/protected/json/users/9/delete")
     ]
+
+
+async def test_delete_user_answered_200_with_success_false_is_not_an_error(
+    authy: CannedAuthy, client: AuthyClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The official clients judge by the HTTP status alone (python User.ok(), ruby ok?).
+    authy.reply(
+        "POST",
+        "/protected/json/users/9/delete",
+        body={"message": "User could not be removed", "success": False},
+    )
+
+    with caplog.at_level(logging.WARNING, logger="push2fa.authy.client"):
+        assert await client.delete_user(9) is False
+
+    assert "User could not be removed" in caplog.text
 
 
 async def test_verify_token_accepts_a_valid_token_with_success_as_a_string(
@@ -350,6 +371,36 @@ async def test_verify_token_is_false_for_an_invalid_or_reused_token(
     )
 
     assert await client.verify_token(7, "654321") is False
+
+
+async def test_verify_token_is_false_for_a_401_without_an_error_code(
+    authy: CannedAuthy, client: AuthyClient
+) -> None:
+    # python's Token.ok() needs a 200: any other 401 is a refused token, not an outage.
+    authy.reply(
+        "GET",
+        "/protected/json/verify/654321/7",
+        status=401,
+        body={"message": "Token is invalid", "token": "is invalid", "success": False},
+    )
+
+    assert await client.verify_token(7, "654321") is False
+
+
+async def test_verify_token_still_raises_for_an_invalid_api_key(
+    authy: CannedAuthy, client: AuthyClient
+) -> None:
+    authy.reply(
+        "GET",
+        "/protected/json/verify/654321/7",
+        status=401,
+        body={"message": "Invalid API key", "success": False, "error_code": "60001"},
+    )
+
+    with pytest.raises(AuthyError) as caught:
+        await client.verify_token(7, "654321")
+
+    assert caught.value.error_code == "60001"
 
 
 async def test_verify_token_raises_for_other_errors(

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import time
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.etree import ElementTree
 
 import aiohttp
 import pytest
+
+from push2fa.pushservice import totp
 
 from .conftest import API_KEY
 
@@ -203,6 +209,7 @@ async def test_registration_status_pending_then_completed(http, base_url, key, e
 
 UUID_V1 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 
 
 async def status_of(http, base_url, key, uuid) -> dict[str, Any]:
@@ -240,7 +247,8 @@ async def test_create_approval_request_and_read_its_status(http, base_url, key, 
     assert request["processed_at"] is None
     assert request["hidden_details"] == {"challenge": "abc"}
     assert ISO_Z.fullmatch(request["created_at"]) and ISO_Z.fullmatch(request["updated_at"])
-    assert request["app_id"] == "424242" and request["_app_serial_id"] == 424242
+    # As real Authy: app_id is a 24-hex object id, _app_serial_id the console's number.
+    assert OBJECT_ID.fullmatch(request["app_id"]) and request["_app_serial_id"] == 424242
     assert "device" not in request
 
 
@@ -301,6 +309,19 @@ async def test_json_body_is_read_whatever_the_content_type(http, base_url, key, 
         {"message": "ok", "details": {"k": "v" * 201}},
         {"message": "ok", "logos": [{"res": "huge", "url": "https://x"}]},
         {"message": "ok", "logos": {"res": "default"}},
+        # Authy documents 20 characters for a details key.
+        {"message": "ok", "details": {"k" * 21: "v"}},
+        {"message": "ok", "hidden_details": {"k" * 201: "v"}},
+        # Keys a GET callback could not carry back: brackets, or digits read as an index.
+        {"message": "ok", "details": {"a]": "v"}},
+        {"message": "ok", "details": {"a[b]": "v"}},
+        {"message": "ok", "hidden_details": {"[": "v"}},
+        {"message": "ok", "details": {"7": "v", "b": "w"}},
+        # Each resolution once: a GET callback keeps at most four logos in order.
+        {
+            "message": "ok",
+            "logos": [{"res": "default", "url": "https://x/a"}] * 2,
+        },
     ],
 )
 async def test_invalid_approval_request_is_400(http, base_url, key, enrol, params) -> None:
@@ -319,6 +340,69 @@ async def test_invalid_approval_request_is_400(http, base_url, key, enrol, param
 async def test_message_of_200_characters_is_accepted(http, base_url, key, enrol, push) -> None:
     authy_id = await enrol()
     assert await push(authy_id, message="m" * 200)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"message": "\\ud800"}',
+        b'{"message": "ok", "details": {"\\udfff": "v"}}',
+        b'{"message": "ok", "hidden_details": {"k": "a\\ud83d"}}',
+    ],
+)
+async def test_lone_surrogates_in_json_are_400_not_an_unsignable_request(
+    http, base_url, key, enrol, body
+) -> None:
+    # JSON escapes can spell text no UTF-8 holds; accepted, the callback could never be signed.
+    authy_id = await enrol()
+    status, answer = await call(
+        http,
+        "POST",
+        f"{base_url}/onetouch/json/users/{authy_id}/approval_requests",
+        headers={**key, "Content-Type": "application/json"},
+        data=body,
+    )
+    assert status == 400, answer
+    assert_error(answer, "60002")
+    async with http.get(f"{base_url}/api/devices/{authy_id}/requests") as response:
+        assert await response.json() == []  # nothing was stored
+
+
+async def test_details_key_of_20_characters_is_accepted(http, base_url, key, enrol) -> None:
+    uuid = await (await _pusher(http, base_url, key))(
+        await enrol(), details={"k" * 20: "v"}, hidden_details={"h" * 200: "v"}
+    )
+    assert (await status_of(http, base_url, key, uuid))["hidden_details"] == {"h" * 200: "v"}
+
+
+async def test_bracket_details_key_is_refused_with_a_clear_error(
+    http, base_url, key, enrol
+) -> None:
+    status, body = await call(
+        http,
+        "POST",
+        f"{base_url}/onetouch/json/users/{await enrol()}/approval_requests",
+        headers=key,
+        json={"message": "Log in?", "details": {"Browser]": "Firefox"}},
+    )
+    assert (status, body["error_code"]) == (400, "60004")
+    assert body["errors"]["details"] == "keys must not contain '[' or ']'"
+
+
+async def _pusher(http, base_url, key):
+    async def create(authy_id: int, **params: Any) -> str:
+        status, body = await call(
+            http,
+            "POST",
+            f"{base_url}/onetouch/json/users/{authy_id}/approval_requests",
+            headers=key,
+            json={"message": "Log in?", **params},
+        )
+        assert status == 200, body
+        uuid: str = body["approval_request"]["uuid"]
+        return uuid
+
+    return create
 
 
 async def test_approval_request_for_unknown_user_is_404_60026(http, base_url, key) -> None:
@@ -530,3 +614,252 @@ async def test_null_seconds_to_expire_means_the_one_day_default(
     # authy-python sends null when the caller gives no value.
     uuid = await push(await enrol(), seconds_to_expire=None, logos=None, details=None)
     assert (await status_of(http, base_url, key, uuid))["seconds_to_expire"] == 86400
+
+
+# --- GET callbacks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("callback_method", ["GET"])
+async def test_get_callback_lists_keys_sorted_as_authy_sends_them(
+    http, base_url, enrol, push, receiver, callback_method
+) -> None:
+    uuid = await push(
+        await enrol(),
+        details={"Zone": "z", "Account": "a b/c"},
+        logos=[
+            {"res": "default", "url": "https://example.com/d.png"},
+            {"res": "low", "url": "https://example.com/l.png"},
+        ],
+    )
+    async with http.post(f"{base_url}/api/requests/{uuid}", json={"status": "approved"}) as r:
+        assert r.status == 200
+    query = receiver.requests[-1].query_string
+    keys = [pair.split("=", 1)[0] for pair in query.split("&")]
+    # authy-java's captured GET callback is sorted by key; array elements keep their order.
+    assert sorted(set(keys)) == sorted(dict.fromkeys(keys), key=keys.index)
+    assert keys[-3:] == ["signature", "status", "uuid"]
+    # Logos keep their order: default's res and url, then low's.
+    logo_values = [p.split("=", 1)[1] for p in query.split("&") if "logos" in p]
+    assert logo_values == [
+        "default",
+        "https%3A%2F%2Fexample.com%2Fd.png",
+        "low",
+        "https%3A%2F%2Fexample.com%2Fl.png",
+    ]
+
+
+# --- SMS, voice, e-mail -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("channel", "name"), [("sms", "SMS"), ("call", "Call")])
+async def test_sms_or_call_for_an_app_user_is_ignored_as_authy_does(
+    http, base_url, key, enrol, channel, name
+) -> None:
+    authy_id = await enrol()
+    status, body = await call(
+        http, "GET", f"{base_url}/protected/json/{channel}/{authy_id}", headers=key
+    )
+    assert status == 200
+    assert body["ignored"] is True and body["success"] is True
+    assert body["device"] == "android"
+    assert body["message"].startswith(f"Ignored: {name} is not needed for smartphones.")
+
+
+@pytest.mark.parametrize("channel", ["sms", "call"])
+async def test_forced_sms_or_call_is_a_clear_403_never_a_fake_success(
+    http, base_url, key, enrol, channel
+) -> None:
+    authy_id = await enrol()
+    phone_user = await _phone_user(http, base_url, key)
+    for url in (
+        f"{base_url}/protected/json/{channel}/{authy_id}?force=true",
+        f"{base_url}/protected/json/{channel}/{phone_user}",
+    ):
+        status, body = await call(http, "GET", url, headers=key)
+        assert status == 403, body
+        assert_error(body, "60002")
+        assert "cannot deliver" in body["message"]
+
+
+async def test_sms_for_unknown_user_is_404_60026(http, base_url, key) -> None:
+    status, body = await call(http, "GET", f"{base_url}/protected/json/sms/4242", headers=key)
+    assert status == 404
+    assert_error(body, "60026")
+
+
+async def test_email_token_is_a_clear_403(http, base_url, key, enrol) -> None:
+    status, body = await call(
+        http, "POST", f"{base_url}/protected/json/email/{await enrol()}", headers=key
+    )
+    assert status == 403
+    assert_error(body, "60002")
+
+
+async def _phone_user(http, base_url, key) -> int:
+    status, body = await call(
+        http,
+        "POST",
+        f"{base_url}/protected/json/users/new",
+        headers=key,
+        json={"user": {"email": "p@example.com", "cellphone": "555-010-9999", "country_code": 1}},
+    )
+    assert status == 200, body
+    authy_id: int = body["user"]["id"]
+    return authy_id
+
+
+# --- TOTP secret for third-party authenticator apps ---------------------------------------
+
+
+async def test_secret_gives_a_qr_whose_codes_verify(http, base_url, key, enrol) -> None:
+    authy_id = await enrol()
+    status, body = await call(
+        http,
+        "POST",
+        f"{base_url}/protected/json/users/{authy_id}/secret",
+        headers=key,
+        json={"qr_size": 250, "label": "alice@example.com"},
+    )
+    assert status == 200, body
+    assert body["success"] is True and body["label"] == "alice@example.com"
+    assert body["issuer"] == "push2fa-test"
+    assert body["qr_code"].startswith("data:image/svg+xml;base64,")
+    svg = base64.b64decode(body["qr_code"].split(",", 1)[1]).decode()
+    assert 'width="250"' in svg
+    uri = urlsplit(body["uri"])
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+    query = dict(parse_qsl(uri.query))
+    assert (query["digits"], query["period"], query["algorithm"]) == ("7", "30", "SHA1")
+    secret = base64.b32decode(query["secret"] + "=" * (-len(query["secret"]) % 8))
+
+    code = totp.code_at(secret, time.time())  # what an authenticator app would show
+    status, verified = await call(
+        http, "GET", f"{base_url}/protected/json/verify/{code}/{authy_id}", headers=key
+    )
+    assert (status, verified["token"]) == (200, "is valid")
+
+
+async def test_secret_label_cannot_smuggle_a_second_secret_into_the_uri(
+    http, base_url, key, enrol
+) -> None:
+    authy_id = await enrol()
+    forged = "AAAAAAAAAAAAAAAA"
+    status, body = await call(
+        http,
+        "POST",
+        f"{base_url}/protected/json/users/{authy_id}/secret",
+        headers=key,
+        json={"label": f"x?secret={forged}&digits=6#"},
+    )
+    assert status == 200, body
+    uri = urlsplit(body["uri"])
+    pairs = parse_qsl(uri.query)
+    assert [name for name, _ in pairs].count("secret") == 1
+    assert dict(pairs)["secret"] != forged and dict(pairs)["digits"] == "7"
+    assert uri.fragment == ""
+
+
+async def test_secret_for_a_user_without_a_device_is_400_60050(http, base_url, key) -> None:
+    phone_user = await _phone_user(http, base_url, key)
+    status, body = await call(
+        http, "POST", f"{base_url}/protected/json/users/{phone_user}/secret", headers=key
+    )
+    assert status == 400
+    assert_error(body, "60050")
+
+
+@pytest.mark.parametrize("params", [{"qr_size": "big"}, {"qr_size": 10}, {"label": "x" * 65}])
+async def test_secret_with_bad_options_is_400(http, base_url, key, enrol, params) -> None:
+    status, body = await call(
+        http,
+        "POST",
+        f"{base_url}/protected/json/users/{await enrol()}/secret",
+        headers=key,
+        json=params,
+    )
+    assert status == 400
+    assert_error(body, "60004")
+
+
+async def test_secret_needs_the_api_key(http, base_url, enrol) -> None:
+    status, body = await call(
+        http, "POST", f"{base_url}/protected/json/users/{await enrol()}/secret"
+    )
+    assert (status, body["error_code"]) == (401, "60001")
+    assert "uri" not in body and "qr_code" not in body
+
+
+# --- the application ----------------------------------------------------------------------
+
+
+async def test_app_details(http, base_url, key) -> None:
+    status, body = await call(http, "GET", f"{base_url}/protected/json/app/details", headers=key)
+    assert status == 200
+    assert body["success"] is True and body["message"] == "Application information."
+    assert body["app"]["name"] == "push2fa-test" and body["app"]["app_id"] == 424242
+    assert body["app"]["sms_enabled"] is False
+
+
+async def test_app_stats(http, base_url, key) -> None:
+    status, body = await call(http, "GET", f"{base_url}/protected/json/app/stats", headers=key)
+    assert status == 200 and body["success"] is True
+    [month] = body["stats"]
+    assert {"month", "year", "sms_count", "calls_count", "users_count"} <= set(month)
+
+
+# --- the xml format -----------------------------------------------------------------------
+
+
+async def test_xml_format_answers_as_rails_xml(http, base_url, key, enrol) -> None:
+    authy_id = await enrol()
+    url = f"{base_url}/protected/xml/users/{authy_id}/status"
+    async with http.get(url, headers=key) as response:
+        assert response.status == 200
+        assert response.content_type == "application/xml"
+        root = ElementTree.fromstring(await response.read())
+    assert root.tag == "hash"
+    assert root.findtext("status/authy-id") == str(authy_id)
+    assert root.find("status/registered").attrib["type"] == "boolean"
+    assert root.findtext("status/devices/device") == "android"
+    assert root.findtext("success") == "true"
+
+
+async def test_onetouch_xml_format(http, base_url, key, enrol) -> None:
+    authy_id = await enrol()
+    async with http.post(
+        f"{base_url}/onetouch/xml/users/{authy_id}/approval_requests",
+        headers=key,
+        data={"message": "Log in?"},
+    ) as response:
+        assert response.status == 200
+        uuid = ElementTree.fromstring(await response.read()).findtext("approval-request/uuid")
+    async with http.get(f"{base_url}/onetouch/xml/approval_requests/{uuid}", headers=key) as r:
+        root = ElementTree.fromstring(await r.read())
+    assert root.findtext("approval-request/status") == "pending"
+
+
+async def test_xml_cannot_be_injected_through_request_text(http, base_url, key, enrol) -> None:
+    evil = '</message><status>approved</status><success type="boolean">true</success>&x;'
+    uuid = await (await _pusher(http, base_url, key))(
+        await enrol(), message=evil, hidden_details={"k": "<a>\x01</a>", "e": evil}
+    )
+    async with http.get(f"{base_url}/onetouch/xml/approval_requests/{uuid}", headers=key) as r:
+        root = ElementTree.fromstring(await r.read())  # well-formed despite the text
+    assert root.findtext("approval-request/status") == "pending"
+    assert len(root.findall("approval-request/status")) == 1
+    assert root.findtext("approval-request/hidden-details/k") == "<a>\ufffd</a>"
+    assert root.findtext("approval-request/hidden-details/e") == evil
+
+
+async def test_xml_errors_are_xml_too(http, base_url) -> None:
+    async with http.get(f"{base_url}/protected/xml/users/1/status") as response:
+        assert response.status == 401
+        root = ElementTree.fromstring(await response.read())
+    assert root.findtext("error-code") == "60001"
+    assert root.findtext("errors/message") == "Invalid API key"
+
+
+async def test_unknown_format_is_a_json_404(http, base_url, key) -> None:
+    status, body = await call(http, "GET", f"{base_url}/protected/yaml/app/details", headers=key)
+    assert status == 404
+    assert_error(body, "60002")

@@ -162,7 +162,7 @@ async def test_decide_sends_signed_post_callback(http, base_url, enrol, push, re
     assert transaction["message"] == "Log in to push2fa?"
     assert isinstance(transaction["customer_uuid"], int)
     approval = body["approval_request"]
-    assert approval["app_id"] == APP_ID
+    assert re.fullmatch(r"[0-9a-f]{24}", approval["app_id"])  # an object id, as Authy's
     assert approval["expiration_timestamp"] == transaction["created_at_time"] + 86400
     assert approval["logos"] == [{"res": "default", "url": "https://example.com/l.png"}]
     assert_signable_values(body)

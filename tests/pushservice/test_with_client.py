@@ -54,7 +54,16 @@ async def test_phone_users_through_the_real_client(client) -> None:
     authy_id = await client.create_user("a@example.com", "555-000-1234", 1)
     assert await client.create_user("b@example.com", "5550001234", 1) == authy_id
     assert (await client.user_status(authy_id))["registered"] is False
-    await client.delete_user(authy_id)
+    assert await client.delete_user(authy_id) is True
     with pytest.raises(AuthyError) as caught:
         await client.user_status(authy_id)
     assert caught.value.error_code == "60026"
+
+
+async def test_client_and_service_agree_on_details_limits(client, enrol) -> None:
+    authy_id = await enrol("limits")
+    assert await client.create_approval_request(authy_id, "Log in?", details={"k" * 20: "v"})
+    for details in ({"k" * 21: "v"}, {"Browser]": "v"}, {"12": "v"}):
+        with pytest.raises(AuthyError) as caught:
+            await client.create_approval_request(authy_id, "Log in?", details=details)
+        assert caught.value.status is None  # refused before sending, as the service would

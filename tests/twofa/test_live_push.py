@@ -301,18 +301,15 @@ async def test_resend_too_soon_is_refused(site, enrolled):
     assert len(await site.pending_requests(authy_id)) == 1
 
 
-async def test_disable_with_password_removes_the_device(site, enrolled):
+async def test_disable_right_after_a_push_login_removes_the_device(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice")
     request = await site.wait_for_request(authy_id)
     await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
-    await browser.post_form("/auth/2fa/disable", {"action": "password", "password": "wrong pw!"},
-                            page="/auth/2fa/disable")
-    assert "not right" in browser.last_html
-    await browser.post_form("/auth/2fa/disable",
-                            {"action": "password", "password": "correct horse battery"},
-                            page="/auth/2fa/disable")
+    await browser.get("/auth/2fa/disable")
+    assert 'id="disable-now"' in browser.last_html  # the push just given is fresh
+    await browser.post_form("/auth/2fa/disable", {})
     assert "now off" in browser.last_html
     await browser.logout()
     resp = await browser.login("alice")
@@ -323,18 +320,37 @@ async def test_disable_with_password_removes_the_device(site, enrolled):
 
 async def test_disable_with_an_approved_push(site, enrolled):
     browser, authy_id = enrolled
-    await browser.login("alice")
-    request = await site.wait_for_request(authy_id)
-    await site.decide(request["uuid"], "approved", browser.match_code())
-    await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
-    resp = await browser.post_form("/auth/2fa/disable", {"action": "push"},
-                                   page="/auth/2fa/disable")
+    await _age_second_factor(site, browser, authy_id)
+    await browser.get("/auth/2fa/disable")
+    assert 'id="disable-with-phone"' in browser.last_html
+    resp = await browser.post_form("/auth/2fa/disable", {})
     assert resp.url.path == "/auth/2fa/wait"
     request = await site.wait_for_request(authy_id)
     assert request["message"].startswith("Turn off")
     await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert "now off" in browser.last_html
+
+
+async def _age_second_factor(site, browser, authy_id) -> None:
+    """Log in through a trusted browser (no second factor in this session) on an account
+    enrolled long ago: nothing in the session counts as a fresh second factor."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from push2fa.models import User, utcnow
+
+    await browser.login("alice")
+    request = await site.wait_for_request(authy_id)
+    await site.decide(request["uuid"], "approved", browser.match_code())
+    await browser.post_form("/auth/2fa/complete", {"trust": "y"}, page="/auth/2fa/wait")
+    await browser.logout()
+    async with site.app.extensions["push2fa"].db.session() as db:
+        await db.execute(update(User).values(push_enabled_at=utcnow() - timedelta(hours=1)))
+        await db.commit()
+    resp = await browser.login("alice")
+    assert resp.url.path == "/"  # the trusted browser: logged in without a push
 
 
 async def _audit_count(site, event: str) -> int:

@@ -1,7 +1,7 @@
 """Push budget: a per-account counter of pushes sent since the last successful login.
 
 Revision ID: 0003_push_budget
-Revises: 0002
+Revises: 0003_sessions
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_push_budget"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
