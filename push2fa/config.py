@@ -268,23 +268,26 @@ SETTINGS: tuple[Setting, ...] = (
         "push_budget",
         "5",
         _int_range(1, 50),
-        "Unanswered or denied pushes allowed per account within the budget window since the "
-        "last successful login; beyond it, pushes back off exponentially.",
+        "Pushes allowed per account since its last successful login. When they are spent no "
+        "push is sent, whatever the time, until the user logs in with a recovery or app code "
+        "or confirms by an e-mail link.",
     ),
     Setting(
         "PUSH2FA_PUSH_BUDGET_WINDOW",
         "push_budget_window",
         "900",
         _int_range(60, 86400),
-        "The push budget's window, in seconds.",
+        "How long after a denied push a login counts as risky for number matching, in "
+        "seconds (the push budget itself does not refill with time).",
     ),
     Setting(
         "PUSH2FA_MAX_FAILED_ATTEMPTS",
         "max_failed_attempts",
         "100",
         _int_range(3, 100),
-        "Consecutive failures (password, denial, wrong number or code) that lock the second "
-        "factor until a password reset (NIST: at most 100).",
+        "Consecutive second-factor failures (denied push, wrong number or code; never a wrong "
+        "password) that stop pushes and app codes until a recovery-code login or a password "
+        "reset (NIST: at most 100).",
     ),
     Setting(
         "PUSH2FA_REPORT_BLOCK_MINUTES",

@@ -76,6 +76,8 @@ class User(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     second_factor_locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     push_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Pushes sent since the last successful login: the push budget (domain/push_budget.py).
+    pushes_since_login: Mapped[int] = mapped_column(Integer, default=0)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

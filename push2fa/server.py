@@ -26,11 +26,11 @@ from typing import Any, cast
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.utils import wrap_app
 from quart import Quart
 
 from push2fa import realtime, services
+from push2fa.urls import TrustedProxies
 
 log = logging.getLogger("push2fa.server")
 
@@ -111,12 +111,7 @@ def build_asgi(app: Quart) -> ASGIApp:
 
         stack = PrefixDispatcher(stack, {EMULATOR_PREFIX: in_process_emulator(settings)})
     if settings.trusted_proxies:
-        stack = cast(
-            ASGIApp,
-            ProxyFixMiddleware(
-                cast(Any, stack), mode="legacy", trusted_hops=settings.trusted_proxies
-            ),
-        )
+        stack = cast(ASGIApp, TrustedProxies(stack, settings.trusted_proxies))
     return stack
 
 

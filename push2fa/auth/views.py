@@ -125,10 +125,10 @@ async def login() -> Page:
             form.password.data, user.password_hash if user else None, svc.settings.bcrypt_rounds
         )
         if user is None or not ok:
+            # Not a second-factor failure: anyone who knows the username can send wrong
+            # passwords, so they never count toward the lock (the rate limits slow them).
             audit.record(db, "login.password_failed", user.id if user else None)
             await db.commit()
-            if user is not None:
-                await protection.record_failure(db, svc.settings, user.id, "password", svc.realtime)
             form.password.errors = ["Invalid username or password."]
             return await _render("auth/login.html", form)
         second_factor = "none"

@@ -30,9 +30,9 @@ def should_withdraw(new_status: ChallengeStatus, by: str) -> bool:
     """True when the phone's request is still open although the app's challenge ended."""
     if new_status in (ChallengeStatus.CANCELLED, ChallengeStatus.EXPIRED):
         return True
-    return new_status in (ChallengeStatus.APPROVED, ChallengeStatus.DENIED) and (
-        by not in PHONE_ANSWERS
-    )
+    # Approved, denied or (a code or passkey answer) consumed in one step by something else.
+    answered = (ChallengeStatus.APPROVED, ChallengeStatus.DENIED, ChallengeStatus.CONSUMED)
+    return new_status in answered and by not in PHONE_ANSWERS
 
 
 class Withdrawer:

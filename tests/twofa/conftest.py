@@ -47,6 +47,17 @@ class Site:
         assert status == 200, body
         return body
 
+    async def pushes_sent(self, authy_id: int) -> int:
+        """Every approval request the push service ever took for the user, whatever became
+        of it (pending, answered, withdrawn): what reached the phone."""
+        from sqlalchemy import func, select
+
+        from push2fa.pushservice.tables import requests
+
+        async with self.app.extensions["push2fa"].db.session() as db:
+            query = select(func.count()).where(requests.c.authy_id == authy_id)
+            return int((await db.execute(query)).scalar_one())
+
     async def wait_for_request(self, authy_id: int, timeout: float = 5.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

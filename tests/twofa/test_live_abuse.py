@@ -100,22 +100,26 @@ async def test_approval_without_a_number_is_denied_when_matching_is_on(site, enr
 # --- push budget and the failure lock -----------------------------------------------------
 
 
-async def test_push_budget_stops_push_bombing_and_says_when_next(site, enrolled):
+async def test_push_budget_stops_push_bombing_and_does_not_refill_with_time(site, enrolled):
     browser, authy_id = enrolled
-    for _ in range(5):  # the default budget: five unanswered pushes
+    for _ in range(5):  # the default budget: five pushes since the last login
         resp = await browser.login("alice")
         assert resp.url.path == "/auth/2fa/wait"
         await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/login"
+    # The right password still reaches a page where codes work, but no push goes out.
+    assert resp.url.path == "/auth/2fa/wait"
     assert "Too many requests went to your phone" in browser.last_html
-    assert re.search(r"in \d+ minutes? \(\d\d:\d\d UTC\)", browser.last_html)
+    assert 'id="push-refused"' in browser.last_html and 'id="recovery-form"' in browser.last_html
     await site.app.extensions["push2fa"].withdrawer.settle()
     # The five cancelled pushes left the phone; the sixth was never sent.
     assert await site.pending_requests(authy_id) == []
-    await _age_challenges(site, 3600)  # the back-off has passed
+    await _age_challenges(site, 7 * 24 * 3600)  # a week later: far past any old window
+    await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/2fa/wait"
+    assert 'id="push-refused"' in browser.last_html
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    assert await site.pending_requests(authy_id) == []
 
 
 async def test_resend_counts_against_the_same_budget(site, enrolled):
@@ -219,7 +223,14 @@ async def test_consecutive_failures_lock_the_second_factor_until_a_reset(site, e
     assert (await _user(site)).second_factor_locked_at is not None
     assert await _events(site, "twofa.locked") == 1
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/login" and "locked" in browser.last_html
+    # No push while locked, and no app codes (guessable): the code page says so plainly.
+    assert resp.url.path == "/auth/2fa/wait" and "locked" in browser.last_html
+    assert 'id="push-refused"' in browser.last_html
+    assert await _events(site, "push.created") == 2  # the refused login's challenge: no push
+    status, body = await site.control("GET", f"/devices/{authy_id}/totp")
+    await browser.post_form("/auth/2fa/totp", {"code": body["code"]}, page="/auth/2fa/wait")
+    assert "codes from the app are not accepted" in browser.last_html
+    assert "Hello, alice" not in await (await browser.get("/")).text()
 
 
 # --- "this wasn't me" ----------------------------------------------------------------------
@@ -242,7 +253,8 @@ async def test_reported_push_ends_sessions_blocks_pushes_and_forces_a_new_passwo
     assert (await browser.wait_status("challenge", "denied"))["reason"] == "reported"
     assert "Hello, alice" not in await (await other.get("/")).text()  # session ended
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/login" and "reported as not yours" in browser.last_html
+    assert resp.url.path == "/auth/2fa/wait" and "reported as not yours" in browser.last_html
+    assert 'id="push-refused"' in browser.last_html
     user = await _user(site)
     assert user.must_change_password and user.push_blocked_until is not None
 
@@ -377,9 +389,8 @@ async def test_lock_sends_a_notice_by_mail(site, enrolled):
     async with site.app.extensions["push2fa"].db.session() as db:
         await db.execute(update(User).values(failed_attempts=limit - 1))
         await db.commit()
-    await browser.post_form(
-        "/auth/login", {"login": "alice", "password": "wrong wrong"}, page="/auth/login"
-    )
+    await browser.login("alice")  # wrong passwords do not count: a wrong code does
+    await browser.post_form("/auth/2fa/totp", {"code": "0000000"}, page="/auth/2fa/wait")
     outbox = Path(site.app.extensions["push2fa"].settings.instance_path) / "outbox"
     for _ in range(100):
         texts = [_mail_text(p) for p in outbox.glob("*.eml")] if outbox.exists() else []
