@@ -228,6 +228,10 @@ def b64url(data: bytes) -> str:
     return bytes_to_base64url(data)
 
 
+def from_b64url(text: str) -> bytes:
+    return base64url_to_bytes(text)
+
+
 def _credential_json(credential: Any) -> dict[str, Any]:
     """The credential as a dict, bounded in size, whatever form it came in."""
     if isinstance(credential, str | bytes):

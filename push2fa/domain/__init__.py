@@ -1,0 +1,1 @@
+"""Security rules the pages call: each decision about an account or factor, in one place."""
