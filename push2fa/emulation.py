@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 
 from push2fa.config import ConfigError, Settings, derive_secret
 from push2fa.pushservice import create_emulator_app
-from push2fa.pushservice.approver import ApproverSettings
+from push2fa.pushservice.approver.service import ApproverSettings
 from push2fa.pushservice.approver.webpush import VapidKey
 from push2fa.pushservice.settings import EmulatorSettings
 from push2fa.pushservice.shared_store import store_for

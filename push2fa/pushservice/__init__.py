@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import socketio
 from quart import Quart, Response, current_app, request
@@ -19,7 +19,6 @@ from werkzeug.exceptions import HTTPException
 
 from push2fa.assets import VENDOR_DIR, content_security_policy, init_assets
 
-from .approver.service import ApproverSettings
 from .authy_api import authy_api
 from .control_api import control_api
 from .errors import AuthyError
@@ -38,6 +37,9 @@ __all__ = [
     "create_emulator_app",
     "create_emulator_quart_app",
 ]
+
+if TYPE_CHECKING:
+    from .approver.service import ApproverSettings
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ def create_emulator_quart_app(
     app.register_blueprint(control_api)
     app.register_blueprint(phone)
     if approver is not None:  # the Approver PWA (its tables need the app's database)
-        from .approver import init_approver
+        from .approver.service import init_approver
 
         init_approver(app, emulator, approver)
     app.register_error_handler(AuthyError, _authy_error)

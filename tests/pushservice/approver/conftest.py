@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from push2fa.pushservice import EmulatorSettings, create_emulator_app
-from push2fa.pushservice.approver import ApproverSettings
+from push2fa.pushservice.approver.service import ApproverSettings
 from push2fa.pushservice.approver.webpush import VapidKey
 from push2fa.webauthn import RelyingParty
 from tests.browser.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
@@ -26,6 +26,7 @@ from tests.browser.conftest import (  # noqa: F401  (fixtures re-exported for th
     chromium,
     open_page,
     page_watch,
+    screenshot,
 )
 from tests.pushservice.conftest import API_KEY, registration_token
 from tests.servers import reserve_listener, serve_asgi, url_of

@@ -54,9 +54,19 @@ def answer_of(callback: dict[str, Any]) -> tuple[str, str | None]:
 
 
 async def test_enrol_then_approve_by_typing_the_number(
-    open_page: Any, approver_site: ApproverSite, receiver: Receiver, page_watch: Any
+    open_page: Any,
+    approver_site: ApproverSite,
+    receiver: Receiver,
+    page_watch: Any,
+    screenshot: Any,
 ) -> None:
-    page, authenticator = await enrolled_phone(open_page, approver_site)
+    page = await open_page("phone", **PHONE)
+    authenticator = await VirtualAuthenticator.attach(page)
+    await page.goto(approver_site.enrol_url("alice"))
+    await page.locator("#enrol-button").wait_for()
+    await screenshot(page, "approver-enrol")
+    await page.locator("#enrol-button").click()
+    await page.get_by_text("This phone is added").wait_for()
     assert len(await authenticator.credentials()) == 1
     authy_id = await approver_site.authy_user("alice")
     uuid = await approver_site.push(authy_id)
@@ -65,6 +75,7 @@ async def test_enrol_then_approve_by_typing_the_number(
     await request.get_by_text("203.0.113.9").wait_for()
     await request.get_by_text("s left").wait_for()
     await request.locator(".number-input").fill("42")
+    await screenshot(page, "approver-request")
     await request.locator(".approve-button").click()
     await page.get_by_text("Approved").wait_for()
     await request.wait_for(state="detached")
