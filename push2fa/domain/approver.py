@@ -154,6 +154,22 @@ class ApproverRules:
             await self.store.set_subscription(stored.id, push.endpoint, push.p256dh, push.auth, now)
         return Enrolled(device, stored)
 
+    async def update_subscription(
+        self, credential_id: Any, subscription: Any, phone_devices: tuple[int, ...]
+    ) -> None:
+        """A phone's new push subscription (browsers rotate them). Only the phone that holds
+        the passkey's device may change where its pushes go."""
+        credential, device = await self._active(credential_id)
+        if device.id not in phone_devices:
+            raise Refused(403, "This phone is not enrolled for that account.")
+        try:
+            push = parse_subscription(subscription, allow_insecure=self.allow_insecure_push)
+        except BadSubscription as exc:
+            raise Refused(400, str(exc)) from None
+        await self.store.set_subscription(
+            credential.id, push.endpoint, push.p256dh, push.auth, now_utc()
+        )
+
     def _account_of(self, token: str) -> str:
         if not isinstance(token, str):
             raise Refused(400, "The enrolment link is not valid.")

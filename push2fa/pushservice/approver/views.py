@@ -146,6 +146,19 @@ async def enrol() -> Response:
     return with_cookie(response, emulator, session.with_device(enrolled.device.id))
 
 
+@approver.post("/api/subscription")
+async def subscription() -> dict[str, Any]:
+    """Refresh this phone's push subscription; sent on each open where push is allowed."""
+    data = await json_body()
+    session = phone_session(current_emulator())
+    await current_approver().rules.update_subscription(
+        data.get("credential"),
+        data.get("subscription"),
+        () if session is None else session.device_ids,
+    )
+    return {"status": "ok"}
+
+
 # --- requests and decisions ----------------------------------------------------------
 
 

@@ -299,3 +299,57 @@ async def test_the_approver_fits_one_thumb_on_a_phone(
     assert scroll_width <= width
     box = await card(page, uuid).locator(".approve-button").bounding_box()
     assert box["height"] >= 44 and box["width"] >= 300
+
+
+SUBSCRIBE_JS = """
+async ([subscription]) => {
+  const [entry] = JSON.parse(localStorage.getItem("push2fa.approver.credentials"));
+  const response = await fetch("/_emulator/approver/api/subscription", {
+    method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({credential: entry.credential, subscription}),
+  });
+  return [response.status, entry.credential];
+}
+"""
+
+
+async def test_an_enrolled_phone_with_a_subscription_is_woken_by_web_push(
+    open_page: Any, approver_site: ApproverSite
+) -> None:
+    """Headless Chromium cannot subscribe, so the phone hands over a subscription of the
+    fake push service, which decrypts what push2fa sends it."""
+    from tests.pushservice.approver.fake_push import fake_push_service
+
+    page, _ = await enrolled_phone(open_page, approver_site)
+    async with fake_push_service() as push_service:
+        phone = push_service.new_phone()
+        status, credential = await page.evaluate(SUBSCRIBE_JS, [phone.subscription()])
+        assert status == 200
+        uuid = await approver_site.push(await approver_site.authy_user("alice"), ttl=60)
+        for _ in range(100):
+            if push_service.delivered:
+                break
+            await asyncio.sleep(0.05)
+        assert push_service.payloads() == [{"v": 1, "request": uuid}]
+        assert push_service.delivered[0].vapid_ok
+        # Another browser that knows the passkey's id (not secret) cannot redirect pushes.
+        thief = await open_page("thief", **PHONE)
+        await thief.goto(approver_site.app_url)
+        stolen = push_service.new_phone()
+        status = await thief.evaluate(
+            """async ([credential, subscription]) => (await fetch(
+                 "/_emulator/approver/api/subscription", {method: "POST",
+                 headers: {"Content-Type": "application/json"},
+                 body: JSON.stringify({credential, subscription})})).status""",
+            [credential, stolen.subscription()],
+        )
+        assert status == 403
+        await approver_site.push(await approver_site.authy_user("alice"), ttl=60)
+        for _ in range(100):
+            if len(push_service.delivered) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert [d.path for d in push_service.delivered] == [
+            phone.endpoint.split(push_service.url)[1]
+        ] * 2

@@ -131,6 +131,21 @@
     }
   };
 
+  // Browsers rotate subscriptions and pushsubscriptionchange is unreliable: on each open,
+  // tell the server the current one (only where permission was already given).
+  const refreshSubscription = async () => {
+    try {
+      if (!registration || !("PushManager" in window) || Notification.permission !== "granted") return;
+      const subscription = await registration.pushManager.getSubscription();
+      if (!subscription) return;
+      for (const entry of saved()) {
+        await post("/subscription", { credential: entry.credential, subscription: subscription.toJSON() });
+      }
+    } catch (_) {
+      // a phone without push still works: Socket.IO and fetch on open
+    }
+  };
+
   // --- enrolment ---------------------------------------------------------------------
   let enrolment = null; // { token, options } fetched before the tap, so the tap can go straight to the passkey
 
@@ -367,6 +382,7 @@
     }
     connect();
     await refresh();
+    refreshSubscription();
     root.dataset.ready = "true";
   };
   start();
