@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
+
 from push2fa import webauthn
 from push2fa.pushservice import errors
 from push2fa.pushservice.approver.store import ApproverStore, Credential
@@ -139,17 +141,20 @@ class ApproverRules:
             device = await self.emulator.enrol(token, ip)
         except errors.RegistrationRejected as exc:
             raise Refused(400, f"Could not add the account: {exc}.") from None
-        stored = await self.store.add_credential(
-            device_id=device.id,
-            authy_id=device.authy_id,
-            credential_id=credential_id,
-            public_key=made.public_key,
-            sign_count=made.sign_count,
-            device_type=made.device_type,
-            backed_up=made.backed_up,
-            name=(name.strip() or "Phone")[:MAX_NAME_LENGTH],
-            now=now,
-        )
+        try:
+            stored = await self.store.add_credential(
+                device_id=device.id,
+                authy_id=device.authy_id,
+                credential_id=credential_id,
+                public_key=made.public_key,
+                sign_count=made.sign_count,
+                device_type=made.device_type,
+                backed_up=made.backed_up,
+                name=(name.strip() or "Phone")[:MAX_NAME_LENGTH],
+                now=now,
+            )
+        except IntegrityError:  # the same passkey sent twice at once
+            raise Refused(409, "This passkey is already enrolled.") from None
         if push is not None:
             await self.store.set_subscription(stored.id, push.endpoint, push.p256dh, push.auth, now)
         return Enrolled(device, stored)
