@@ -353,3 +353,29 @@ async def test_an_enrolled_phone_with_a_subscription_is_woken_by_web_push(
         assert [d.path for d in push_service.delivered] == [
             phone.endpoint.split(push_service.url)[1]
         ] * 2
+
+
+async def test_an_authenticator_that_skips_user_verification_is_refused_by_the_server(
+    open_page: Any, approver_site: ApproverSite, receiver: Receiver
+) -> None:
+    """The authenticator answers without the UV flag (a lying or weak authenticator): the
+    browser passes it on; the server's rule is what refuses it."""
+    page, authenticator = await enrolled_phone(open_page, approver_site)
+    uuid = await approver_site.push(await approver_site.authy_user("alice"))
+    await authenticator.override(isBadUV=True)
+    await card(page, uuid).locator(".deny-button").click()
+    await page.get_by_text("could not be verified").wait_for()
+    assert await approver_site.status(uuid) == "pending"
+    assert receiver.requests == []
+
+
+async def test_an_expired_request_vanishes_from_the_phone(
+    open_page: Any, approver_site: ApproverSite
+) -> None:
+    page, _ = await enrolled_phone(open_page, approver_site)
+    uuid = await approver_site.push(await approver_site.authy_user("alice"), ttl=2)
+    await card(page, uuid).wait_for()
+    await card(page, uuid).wait_for(state="detached", timeout=5000)
+    await page.reload()
+    await page.locator("#no-requests").wait_for()
+    assert await card(page, uuid).count() == 0
