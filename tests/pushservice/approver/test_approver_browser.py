@@ -379,3 +379,17 @@ async def test_an_expired_request_vanishes_from_the_phone(
     await page.reload()
     await page.locator("#no-requests").wait_for()
     assert await card(page, uuid).count() == 0
+
+
+async def test_a_tapped_notification_opens_its_request_ready_for_the_number(
+    open_page: Any, approver_site: ApproverSite
+) -> None:
+    """What the service worker's notificationclick opens (CDP cannot click one)."""
+    page, _ = await enrolled_phone(open_page, approver_site)
+    uuid = await approver_site.push(await approver_site.authy_user("alice"))
+    await page.goto(f"{approver_site.app_url}?request={uuid}")
+    request = card(page, uuid)
+    await request.wait_for()
+    await page.wait_for_function("document.getElementById('approver').dataset.ready === 'true'")
+    assert "is-new" in (await request.get_attribute("class") or "")
+    assert await request.locator(".number-input").evaluate("el => el === document.activeElement")

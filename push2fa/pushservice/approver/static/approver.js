@@ -111,7 +111,19 @@
     }
     return registration;
   };
-  navigator.serviceWorker?.addEventListener("message", () => refresh());
+  // The request a notification was tapped for: brought into view, ready for the number.
+  const spotlight = (uuid) => {
+    const entry = cards.get(uuid);
+    if (!entry) return;
+    entry.element.classList.add("is-new");
+    entry.element.scrollIntoView({ block: "start" });
+    const input = entry.element.querySelector(".number-input");
+    (entry.request.needs_number ? input : entry.element.querySelector(".approve-button")).focus();
+  };
+  navigator.serviceWorker?.addEventListener("message", async (event) => {
+    await refresh();
+    if (event.data && event.data.type === "open") spotlight(event.data.request);
+  });
 
   // A subscription where the browser can give one; none is fine (Socket.IO and fetch on
   // open still work), so every failure here is silent.
@@ -382,6 +394,8 @@
     }
     connect();
     await refresh();
+    const tapped = new URLSearchParams(location.search).get("request");
+    if (tapped) spotlight(tapped);
     refreshSubscription();
     root.dataset.ready = "true";
   };
