@@ -337,25 +337,40 @@
   };
   setInterval(tick, 1000);
 
+  // One fetch at a time; a refresh asked for during a fetch runs again after it, so an
+  // event that arrives while an older answer is in flight is never lost.
   let refreshing = null;
+  let again = false;
   const refresh = async () => {
-    if (refreshing) return refreshing;
+    if (refreshing) {
+      again = true;
+      return refreshing;
+    }
     refreshing = (async () => {
-      try {
-        const response = await fetch(`${api}/requests`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-        if (!response.ok) return;
-        const data = await response.json();
-        const live = new Set(data.requests.map((r) => r.uuid));
-        for (const uuid of [...cards.keys()]) if (!live.has(uuid)) removeCard(uuid);
-        for (const request of data.requests) if (!cards.has(request.uuid)) addCard(request);
-        const count = saved().length;
-        $("accounts-line").textContent = count ? `${count} account${count > 1 ? "s" : ""} on this phone.` : "No account on this phone yet.";
-        tick();
-      } finally {
-        refreshing = null;
-      }
-    })();
+      do {
+        again = false;
+        await refreshOnce();
+      } while (again);
+    })().finally(() => {
+      refreshing = null;
+    });
     return refreshing;
+  };
+  const refreshOnce = async () => {
+    let data;
+    try {
+      const response = await fetch(`${api}/requests`, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      data = await response.json();
+    } catch (_) {
+      return; // offline: the next focus, reconnect or event tries again
+    }
+    const live = new Set(data.requests.map((r) => r.uuid));
+    for (const uuid of [...cards.keys()]) if (!live.has(uuid)) removeCard(uuid);
+    for (const request of data.requests) if (!cards.has(request.uuid)) addCard(request);
+    const count = saved().length;
+    $("accounts-line").textContent = count ? `${count} account${count > 1 ? "s" : ""} on this phone.` : "No account on this phone yet.";
+    tick();
   };
 
   // --- live delivery -----------------------------------------------------------------
