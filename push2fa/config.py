@@ -92,6 +92,13 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _vapid_subject(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("mailto:", "https://")) or len(value) < 10 or " " in value:
+        raise ValueError("must be a mailto: address or an https:// URL")
+    return value
+
+
 def _secret(raw: str) -> str:
     value = raw.strip()
     if value and len(value) < 16:
@@ -397,6 +404,24 @@ SETTINGS: tuple[Setting, ...] = (
         "code enrols one phone only.",
     ),
     Setting(
+        "PUSH2FA_VAPID_PRIVATE_KEY",
+        "vapid_private_key",
+        "",
+        _text,
+        "The Approver's Web Push (VAPID) private key, raw base64url or DER base64 "
+        "(`vapid --gen`). Development makes one once in `instance/vapid_private_key.pem`; "
+        "production requires it.",
+        secret=True,
+    ),
+    Setting(
+        "PUSH2FA_VAPID_SUBJECT",
+        "vapid_subject",
+        "mailto:admin@localhost",
+        _vapid_subject,
+        "Contact the browsers' push services see in each Approver push: a real `mailto:` or "
+        "`https:` in production (Apple refuses localhost and .local).",
+    ),
+    Setting(
         "PUSH2FA_NGROK",
         "ngrok",
         "0",
@@ -450,6 +475,8 @@ class Settings:
     redis_url: str
     sticky_sessions: bool
     enrolment_token_minutes: int
+    vapid_private_key: str
+    vapid_subject: str
     ngrok: bool
     testing: bool = field(default=False)
 

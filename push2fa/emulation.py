@@ -4,10 +4,13 @@ so both sides share the API key, app name and id, the callback URL and the datab
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal, cast
 
-from push2fa.config import Settings, derive_secret
+from push2fa.config import ConfigError, Settings, derive_secret
 from push2fa.pushservice import create_emulator_app
+from push2fa.pushservice.approver.service import ApproverSettings
+from push2fa.pushservice.approver.webpush import VapidKey
 from push2fa.pushservice.settings import EmulatorSettings
 
 
@@ -25,7 +28,46 @@ def emulator_settings(settings: Settings, callback_url: str | None = None) -> Em
     )
 
 
+log = logging.getLogger(__name__)
+
+
+def approver_settings(settings: Settings) -> ApproverSettings | None:
+    """The Approver's settings, or None (said loudly) where it cannot work: WebAuthn
+    refuses an IP-address site (use http://localhost:PORT, or https with a host name)."""
+    from push2fa.webauthn import RelyingParty
+
+    try:
+        rp = RelyingParty.for_public_url(settings.public_url, settings.authy_app_name)
+    except ValueError as exc:
+        log.warning(
+            "The Approver is off: %s. Set PUSH2FA_PUBLIC_URL to http://localhost:PORT "
+            "or an https:// host name.",
+            exc,
+        )
+        return None
+    try:
+        vapid = VapidKey.from_settings(
+            settings.vapid_private_key,
+            settings.vapid_subject,
+            instance_path=settings.instance_path,
+            production=settings.is_production,
+        )
+    except ValueError as exc:
+        if settings.is_production:
+            log.error("The Approver is off: PUSH2FA_VAPID_*: %s", exc)
+            return None
+        raise ConfigError(f"PUSH2FA_VAPID_PRIVATE_KEY / PUSH2FA_VAPID_SUBJECT: {exc}") from None
+    return ApproverSettings(
+        database_url=settings.database_url,
+        rp=rp,
+        vapid=vapid,
+        allow_insecure_push=not settings.is_production,
+        push_timeout=settings.authy_timeout,
+    )
+
+
 def in_process_emulator(settings: Settings) -> Any:
     """The push service's ASGI app, mounted by the server under /_emulator; its data in
-    the app's own database (migrated before serving)."""
-    return create_emulator_app(emulator_settings(settings))
+    the app's own database (migrated before serving). The Approver (at /_emulator/approver/)
+    comes with it wherever WebAuthn can work."""
+    return create_emulator_app(emulator_settings(settings), approver=approver_settings(settings))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import socketio
 from quart import Quart, Response, current_app, request
@@ -40,6 +40,9 @@ __all__ = [
     "create_emulator_quart_app",
 ]
 
+if TYPE_CHECKING:
+    from .approver.service import ApproverSettings
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
@@ -60,11 +63,15 @@ class ASGIApp(Protocol):
     ) -> None: ...
 
 
-def create_emulator_app(settings: EmulatorSettings, store: Store | None = None) -> ASGIApp:
+def create_emulator_app(
+    settings: EmulatorSettings,
+    store: Store | None = None,
+    approver: ApproverSettings | None = None,
+) -> ASGIApp:
     """The whole push service as one ASGI app: Socket.IO at ``/_emulator/socket.io`` in
     front of the Quart app. Lifespan events reach the Quart app, which opens and closes the
     callback HTTP session, the database engine and the TOTP ticker."""
-    quart_app = create_emulator_quart_app(settings, store)
+    quart_app = create_emulator_quart_app(settings, store, approver)
     emulator: Emulator = quart_app.extensions[EXTENSION_KEY]
     asgi = socketio.ASGIApp(
         emulator.realtime.sio, other_asgi_app=quart_app, socketio_path=SOCKETIO_PATH
@@ -72,7 +79,11 @@ def create_emulator_app(settings: EmulatorSettings, store: Store | None = None) 
     return cast(ASGIApp, asgi)
 
 
-def create_emulator_quart_app(settings: EmulatorSettings, store: Store | None = None) -> Quart:
+def create_emulator_quart_app(
+    settings: EmulatorSettings,
+    store: Store | None = None,
+    approver: ApproverSettings | None = None,
+) -> Quart:
     """The HTTP part alone (Authy API, control API, phone page), e.g. for ``test_client``."""
     # Vendor assets (Bootstrap, socket.io client) are the project's; `vendor_tags` links
     # them through this app's "static" endpoint, under the /_emulator prefix.
@@ -89,6 +100,10 @@ def create_emulator_quart_app(settings: EmulatorSettings, store: Store | None = 
     app.register_blueprint(authy_api)
     app.register_blueprint(control_api)
     app.register_blueprint(phone)
+    if approver is not None:  # the Approver PWA (its tables need the app's database)
+        from .approver.service import init_approver
+
+        init_approver(app, emulator, approver)
     app.register_error_handler(AuthyError, _authy_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

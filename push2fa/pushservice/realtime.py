@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,6 +97,8 @@ class PhoneRealtime:
         self._cookies = cookies
         self._devices_of: dict[str, tuple[int, ...]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        # Told of each new request before the phones hear it (the Approver's Web Push).
+        self.created_listeners: list[Callable[[ApprovalRequest], None]] = []
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("sync", self._on_sync)
@@ -112,6 +114,8 @@ class PhoneRealtime:
             self._ticker = None
 
     async def request_created(self, request: ApprovalRequest) -> None:
+        for listener in self.created_listeners:
+            listener(request)
         await self.sio.emit("new_request", request_card(request), room=room_for(request.authy_id))
 
     async def request_decided(self, request: ApprovalRequest) -> None:
