@@ -70,9 +70,12 @@ async def create(
     ttl: int,
     purpose: ChallengePurpose = ChallengePurpose.LOGIN,
     match_code: str | None = None,
+    *,
+    push: bool = True,
 ) -> LoginChallenge:
-    """A new pending challenge for `user` (not yet sent to the phone). Commits."""
-    if user.authy_id is None:
+    """A new pending challenge for `user` (not yet sent to the phone). Commits.
+    With ``push=False`` it is answered by a passkey only: no phone is asked."""
+    if push and user.authy_id is None:
         raise ValueError("user has no push device")
     now = utcnow()
     challenge = LoginChallenge(
@@ -80,7 +83,7 @@ async def create(
         user_id=user.id,
         purpose=purpose.value,
         status=S.PENDING.value,
-        authy_id=user.authy_id,
+        authy_id=user.authy_id if push else None,
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
         ip=context.ip[:64],

@@ -12,6 +12,7 @@ from push2fa import audit, mail, protection, services
 from push2fa.accounts import after_login, end_session, find_by_login, landing_page, start_session
 from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.auth.tokens import make_reset_token, read_reset_token, spend_token
+from push2fa.domain import passkeys
 from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
 from push2fa.models import User, utcnow
@@ -132,7 +133,8 @@ async def login() -> Page:
             form.password.errors = ["Invalid username or password."]
             return await _render("auth/login.html", form)
         second_factor = "none"
-        if user.push_enabled:
+        has_passkey = await passkeys.count(db, user.id) > 0
+        if user.push_enabled or has_passkey:
             device = await trusted.check(
                 db, svc.settings, user, request.cookies.get(trusted.COOKIE)
             )
@@ -143,6 +145,7 @@ async def login() -> Page:
                     remember=form.remember.data,
                     next_path=next_path,
                     trusted_browser=device is not None,
+                    has_passkey=has_passkey,
                 )
             second_factor = "trusted_browser"
         await protection.record_success(db, user.id)

@@ -109,6 +109,7 @@ async def send_push(
     challenge = await challenges.create(
         db, user, context, settings.challenge_ttl, purpose, match_code=code
     )
+    assert challenge.authy_id is not None
     details = push_details(user, challenge)
     hidden = {"challenge": challenge.public_id}
     if code is not None:
@@ -136,13 +137,28 @@ async def send_push(
 
 
 async def begin_push_login(
-    db: AsyncSession, user: User, *, remember: bool, next_path: str, trusted_browser: bool
+    db: AsyncSession,
+    user: User,
+    *,
+    remember: bool,
+    next_path: str,
+    trusted_browser: bool,
+    has_passkey: bool = False,
 ) -> WerkzeugResponse:
-    """Password accepted: push to the phone and send the browser to the waiting page."""
+    """Password accepted: push to the phone and send the browser to the waiting page.
+    With no phone, or no push allowed, an account with a passkey waits for the passkey."""
     context = request_context(remember=bool(remember), next_path=next_path)
-    outcome = await send_push(
-        db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
-    )
+    outcome = PushOutcome(None)
+    if user.authy_id is not None:
+        outcome = await send_push(
+            db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
+        )
+    if outcome.challenge is None and has_passkey:
+        if outcome.problem:
+            await flash(outcome.problem, "warning")
+        ttl = services.settings().challenge_ttl
+        pushless = await challenges.create(db, user, context, ttl, push=False)
+        outcome = PushOutcome(pushless)
     if outcome.challenge is None:
         await flash(outcome.problem or "", "danger")
         return redirect(url_for("auth.login", next=next_path), 303)
