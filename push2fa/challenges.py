@@ -1,6 +1,7 @@
 """The login-challenge state machine: the ONLY code that changes a challenge's status.
 
     pending ──► approved ──► consumed
+       ├───────────────────► consumed   (answered and used at once: a passkey)
        ├──────► denied
        ├──────► expired
        └──────► cancelled
@@ -132,7 +133,7 @@ async def _transition(
     values: dict[str, Any] = {"status": to_status.value}
     if to_status == S.CONSUMED:
         values["consumed_at"] = now
-    else:
+    if to_status != S.CONSUMED or from_status == S.PENDING:
         values.update(decided_at=now, decided_by=by, reason=reason)
     # RETURNING the whole row: the winners come back already updated, with no second
     # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
@@ -219,6 +220,20 @@ async def consume(
         or_(LoginChallenge.expires_at > now, LoginChallenge.decided_at > now - COMPLETE_GRACE),
     )
     won = await _transition(db, realtime, condition, S.APPROVED, S.CONSUMED, by="browser")
+    return won[0] if won else None
+
+
+async def approve_and_consume(
+    db: AsyncSession, realtime: Realtime, challenge_id: int, user_id: int, *, by: str
+) -> LoginChallenge | None:
+    """pending → consumed in one step, for a factor this request has just verified (a
+    passkey): no "approved" moment is published for the waiting page to race with."""
+    live = and_(
+        LoginChallenge.id == challenge_id,
+        LoginChallenge.user_id == user_id,
+        LoginChallenge.expires_at > utcnow(),
+    )
+    won = await _transition(db, realtime, live, S.PENDING, S.CONSUMED, by=by)
     return won[0] if won else None
 
 

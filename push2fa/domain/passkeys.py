@@ -386,14 +386,11 @@ async def sign_in(
 async def _approve(
     db: AsyncSession, realtime: Realtime, challenge: LoginChallenge
 ) -> LoginChallenge:
-    decided = await challenges.decide(
-        db, realtime, challenge.id, ChallengeStatus.APPROVED, by="passkey"
+    consumed = await challenges.approve_and_consume(
+        db, realtime, challenge.id, challenge.user_id, by="passkey"
     )
-    if decided is None or decided.status != ChallengeStatus.APPROVED:
-        raise PasskeyRefused("This login request is no longer waiting for an answer.")
-    consumed = await challenges.consume(db, realtime, challenge.public_id, challenge.user_id)
     if consumed is None:
-        raise PasskeyRefused("This login request has already been used.")
+        raise PasskeyRefused("This login request is no longer waiting for an answer.")
     return consumed
 
 

@@ -65,7 +65,7 @@ class Site:
 @pytest.fixture
 async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
     listener = reserve_listener()
-    url = url_of(listener)
+    url = localhost(url_of(listener))
     instance = tmp_path / "instance"
     app = create_app(
         {
@@ -73,9 +73,9 @@ async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
             "instance_path": str(instance),
             "database_url": database_url,
             "bcrypt_rounds": 4,
-            "public_url": url,  # an IP: passkeys fall back to rpId localhost, same port
+            "public_url": url,  # by name: WebAuthn and the Approver refuse IP addresses
             "rate_limits": False,
         }
     )
     async with serve_asgi(build_asgi(app), listener=listener):
-        yield Site(localhost(url), app, instance)
+        yield Site(url, app, instance)
