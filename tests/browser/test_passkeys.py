@@ -77,7 +77,7 @@ async def test_a_synced_passkey_is_shown_as_synced(open_page: Any, site: Site) -
 
 
 async def test_with_push_on_the_passkey_is_offered_beside_the_push(
-    open_page: Any, site: Site, page_watch: PageWatch
+    open_page: Any, site: Site, page_watch: PageWatch, screenshot: Any
 ) -> None:
     user = await open_page("user")
     await user.context.add_init_script(NO_AUTOFILL)
@@ -106,6 +106,7 @@ async def test_with_push_on_the_passkey_is_offered_beside_the_push(
     await expect(user).to_have_url(WAIT_PAGE)
     await expect(user.locator("#match-code")).to_have_text(re.compile(r"^\d\d$"))
     await expect(user.locator("#passkey-first")).to_have_count(0)
+    await screenshot(user, "passkey-beside-push")
     await user.get_by_role("button", name="Use a passkey or security key").click()
     await logged_in(user)
     statuses = [c[1:] for c in await site.challenges()]
