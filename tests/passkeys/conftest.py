@@ -63,7 +63,15 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
+def site_settings() -> dict[str, Any]:
+    """Settings a test changes for its site (override this fixture in the test module)."""
+    return {}
+
+
+@pytest.fixture
+async def site(
+    tmp_path: Path, database_url: str, site_settings: dict[str, Any]
+) -> AsyncIterator[Site]:
     listener = reserve_listener()
     url = localhost(url_of(listener))
     instance = tmp_path / "instance"
@@ -75,6 +83,7 @@ async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
             "bcrypt_rounds": 4,
             "public_url": url,  # by name: WebAuthn and the Approver refuse IP addresses
             "rate_limits": False,
+            **site_settings,
         }
     )
     async with serve_asgi(build_asgi(app), listener=listener):

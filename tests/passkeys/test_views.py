@@ -221,3 +221,16 @@ def test_bad_passkey_settings_stop_start_up(env: dict[str, str], tmp_path: Any) 
     }
     with pytest.raises(ConfigError, match="PUSH2FA_(WEBAUTHN|PASSKEY)"):
         load_settings(environ)
+
+
+async def test_confirming_with_a_passkey_only_account_waits_for_the_passkey(
+    app: Quart, client: Any
+) -> None:
+    token = await logged_in(client)
+    await give_passkey(app, "alice")
+    response = await client.post("/passkeys/confirm", form={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/auth/2fa/wait")
+    [challenge] = await rows(app, LoginChallenge)
+    assert (challenge.purpose, challenge.status, challenge.authy_id) == ("reauth", "pending", None)
+    assert challenge.next_path == "/passkeys/"
