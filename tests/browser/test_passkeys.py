@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PageWatch, browser_required
-from tests.passkeys.conftest import Site, VirtualAuthenticator, site  # noqa: F401
+from tests.passkeys.conftest import (  # noqa: F401  (fixtures)
+    Site,
+    VirtualAuthenticator,
+    site,
+    site_settings,
+)
 
 if not browser_required():
     pytest.importorskip("playwright", reason="the playwright package is not installed")

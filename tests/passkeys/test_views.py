@@ -234,3 +234,25 @@ async def test_confirming_with_a_passkey_only_account_waits_for_the_passkey(
     [challenge] = await rows(app, LoginChallenge)
     assert (challenge.purpose, challenge.status, challenge.authy_id) == ("reauth", "pending", None)
     assert challenge.next_path == "/passkeys/"
+
+
+async def test_a_ceremony_started_by_another_account_cannot_add_a_passkey(app: Quart) -> None:
+    bob, alice = app.test_client(), app.test_client()
+    bob_token = await logged_in(bob, "bob")
+    started = await bob.post(
+        "/passkeys/register/options", form={"csrf_token": bob_token, "password": PASSWORD}
+    )
+    ceremony = (await started.get_json())["ceremony"]
+    alice_token = await logged_in(alice, "alice")
+    response = await alice.post(
+        "/passkeys/register",
+        form={
+            "csrf_token": alice_token,
+            "ceremony": ceremony,
+            "credential": '{"rawId": "AAAA"}',
+            "name": "stolen",
+        },
+        follow_redirects=True,
+    )
+    assert "This passkey request is not valid." in await response.get_data(as_text=True)
+    assert await rows(app, Passkey) == []
