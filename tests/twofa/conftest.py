@@ -139,12 +139,8 @@ class Browser:
     async def register(self, username: str) -> None:
         resp = await self.post_form(
             "/auth/register",
-            {
-                "username": username,
-                "email": f"{username}@example.com",
-                "password": PASSWORD,
-                "password2": PASSWORD,
-            },
+            {"username": username, "email": f"{username}@example.com",
+             "password": PASSWORD, "password2": PASSWORD},
             page="/auth/register",
         )
         assert resp.status == 200 and "Please log in" in self.last_html, self.last_html[:500]
@@ -160,7 +156,7 @@ class Browser:
     async def enable_push(self) -> int:
         """Turn on push 2FA by 'scanning' the QR token with the emulator; return authy_id."""
         await self.post_form("/auth/2fa/enable", {}, page="/auth/2fa/enable")
-        match = re.search(r"phone\?token=([A-Za-z0-9_\-.]+)", self.last_html)
+        match = re.search(r'phone\?token=([A-Za-z0-9_\-.]+)', self.last_html)
         assert match, "enrolment page shows no emulator link"
         await self.connect()
         code, body = await self.site.control("POST", "/devices", json={"token": match.group(1)})
@@ -184,9 +180,7 @@ async def site(tmp_path, database_url, site_options) -> AsyncIterator[Site]:
     app_url, emu_url = url_of(app_listener), url_of(emu_listener)
     emulator = create_emulator_app(
         EmulatorSettings(
-            api_key=API_KEY,
-            app_name=APP_NAME,
-            app_id=APP_ID,
+            api_key=API_KEY, app_name=APP_NAME, app_id=APP_ID,
             callback_url=callback_url or f"{app_url}/webhooks/authy",
             callback_method=callback_method,
         )

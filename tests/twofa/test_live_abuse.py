@@ -51,9 +51,8 @@ async def _login_with_push(site, browser, authy_id, **extra):
     await browser.login("alice", **extra)
     request = await site.wait_for_request(authy_id)
     await site.decide(request["uuid"], "approved", browser.match_code())
-    return await browser.post_form(
-        "/auth/2fa/complete", extra.get("complete", {}) or {}, page="/auth/2fa/wait"
-    )
+    return await browser.post_form("/auth/2fa/complete", extra.get("complete", {}) or {},
+                                   page="/auth/2fa/wait")
 
 
 # --- number matching ----------------------------------------------------------------------
@@ -75,11 +74,8 @@ async def test_wrong_number_denies_counts_a_failure_and_tells_the_page(site, enr
     await browser.login("alice")
     await browser.connect()
     request = await site.wait_for_request(authy_id)
-    wrong = next(
-        c
-        for c in request["hidden_details"]["match_choices"].split(",")
-        if c != browser.match_code()
-    )
+    wrong = next(c for c in request["hidden_details"]["match_choices"].split(",")
+                 if c != browser.match_code())
     await site.decide(request["uuid"], "approved", wrong)
     event = await browser.wait_status("challenge", "denied")
     assert event["reason"] == "wrong_number"
@@ -138,10 +134,8 @@ async def test_successful_login_resets_the_budget(site, enrolled):
     await browser.logout()
     for attempt in range(5):
         resp = await browser.login("alice")
-        assert resp.url.path == "/auth/2fa/wait", (
-            attempt,
-            re.findall(r'class="alert[^"]*">([^<]*)', browser.last_html),
-        )
+        assert resp.url.path == "/auth/2fa/wait", (attempt, re.findall(
+            r'class="alert[^"]*">([^<]*)', browser.last_html))
         await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
 
 
@@ -165,12 +159,14 @@ async def test_recovery_codes_are_shown_once_and_each_works_once(site, browsers)
     await browser.logout()
 
     await browser.login("alice")
-    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]},
+                                   page="/auth/2fa/wait")
     assert resp.url.path == "/", browser.last_html[:300]
     await browser.logout()
 
     await browser.login("alice")
-    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]},
+                                   page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait" and "not right" in browser.last_html
     assert (await _user(site)).failed_attempts == 1
     assert authy_id
@@ -183,7 +179,8 @@ async def test_code_from_the_app_logs_in_and_a_wrong_one_counts(site, enrolled):
     assert "not right" in browser.last_html
     status, body = await site.control("GET", f"/devices/{authy_id}/totp")
     assert status == 200
-    resp = await browser.post_form("/auth/2fa/totp", {"code": body["code"]}, page="/auth/2fa/wait")
+    resp = await browser.post_form("/auth/2fa/totp", {"code": body["code"]},
+                                   page="/auth/2fa/wait")
     assert resp.url.path == "/"
     assert await _events(site, "push.approved") == 1  # the same state machine, by=totp
 
@@ -194,11 +191,8 @@ async def test_regenerating_codes_needs_a_fresh_second_factor(site, enrolled):
         await db.execute(update(User).values(push_enabled_at=utcnow() - timedelta(hours=1)))
         await db.commit()
     await browser.login("alice")
-    await browser.post_form(
-        "/auth/2fa/totp",
-        {"code": (await site.control("GET", f"/devices/{authy_id}/totp"))[1]["code"]},
-        page="/auth/2fa/wait",
-    )
+    await browser.post_form("/auth/2fa/totp", {"code": (await site.control(
+        "GET", f"/devices/{authy_id}/totp"))[1]["code"]}, page="/auth/2fa/wait")
     codes = await _recovery_codes(browser)  # fresh: just logged in with a second factor
     assert len(codes) == 10
 
@@ -234,9 +228,8 @@ async def test_reported_push_ends_sessions_blocks_pushes_and_forces_a_new_passwo
     await browser.login("alice")  # an attacker with the password
     await browser.connect()
     request = await site.wait_for_request(authy_id)
-    await site.control(
-        "POST", f"/requests/{request['uuid']}", json={"status": "denied", "reason": "reported"}
-    )
+    await site.control("POST", f"/requests/{request['uuid']}",
+                       json={"status": "denied", "reason": "reported"})
     assert (await browser.wait_status("challenge", "denied"))["reason"] == "reported"
     assert "Hello, alice" not in await (await other.get("/")).text()  # session ended
     resp = await browser.login("alice")
@@ -252,11 +245,9 @@ async def test_reported_push_ends_sessions_blocks_pushes_and_forces_a_new_passwo
     assert "choose a new password" in other.last_html.lower()
     home = await other.get("/")
     assert home.url.path == "/account/password"  # nothing else until it is changed
-    await other.post_form(
-        "/account/password",
-        {"current": PASSWORD, "password": "a new secret 1", "password2": "a new secret 1"},
-        page="/account/password",
-    )
+    await other.post_form("/account/password", {"current": PASSWORD, "password": "a new secret 1",
+                                                "password2": "a new secret 1"},
+                          page="/account/password")
     assert "has been changed" in other.last_html
 
 
@@ -312,15 +303,14 @@ async def test_trusted_browser_skips_the_push_until_revoked(site, enrolled):
 async def test_trusted_browser_is_forgotten_after_a_password_change(site, enrolled):
     browser, authy_id = enrolled
     await _login_with_push(site, browser, authy_id, complete={"trust": "y"})
-    await browser.post_form(
-        "/account/password",
-        {"current": PASSWORD, "password": "another secret 2", "password2": "another secret 2"},
-        page="/account/password",
-    )
+    await browser.post_form("/account/password", {"current": PASSWORD,
+                                                  "password": "another secret 2",
+                                                  "password2": "another secret 2"},
+                            page="/account/password")
     await browser.logout()
-    resp = await browser.post_form(
-        "/auth/login", {"login": "alice", "password": "another secret 2"}, page="/auth/login"
-    )
+    resp = await browser.post_form("/auth/login", {"login": "alice",
+                                                   "password": "another secret 2"},
+                                   page="/auth/login")
     assert resp.url.path == "/auth/2fa/wait"
 
 
@@ -344,11 +334,8 @@ async def test_socket_from_another_origin_is_refused(site, enrolled):
     await browser.login("alice")
     sock = socketio.AsyncClient(reconnection=False)
     try:
-        await sock.connect(
-            site.url,
-            transports=["websocket"],
-            headers={"Cookie": browser.cookie_header(), "Origin": "http://evil.example"},
-        )
+        await sock.connect(site.url, transports=["websocket"], headers={
+            "Cookie": browser.cookie_header(), "Origin": "http://evil.example"})
     except socketio.exceptions.ConnectionError:
         return
     await sock.disconnect()
@@ -374,9 +361,8 @@ async def test_lock_sends_a_notice_by_mail(site, enrolled):
     async with site.app.extensions["push2fa"].db.session() as db:
         await db.execute(update(User).values(failed_attempts=limit - 1))
         await db.commit()
-    await browser.post_form(
-        "/auth/login", {"login": "alice", "password": "wrong wrong"}, page="/auth/login"
-    )
+    await browser.post_form("/auth/login", {"login": "alice", "password": "wrong wrong"},
+                            page="/auth/login")
     outbox = Path(site.app.extensions["push2fa"].settings.instance_path) / "outbox"
     for _ in range(100):
         texts = [_mail_text(p) for p in outbox.glob("*.eml")] if outbox.exists() else []

@@ -221,18 +221,10 @@ async def test_malformed_callbacks_get_4xx_and_change_nothing(site, enrolled):
         ("application/json", b"{not json", {}, 400),
         ("application/json", b"[1, 2]", {}, 400),
         ("text/plain", json.dumps(good).encode(), good, 415),
-        (
-            "application/json",
-            json.dumps({"authy_id": "x", "uuid": 5}).encode(),
-            {"authy_id": "x", "uuid": 5},
-            400,
-        ),
-        (
-            "application/json",
-            json.dumps({**good, "status": "maybe"}).encode(),
-            {**good, "status": "maybe"},
-            400,
-        ),
+        ("application/json", json.dumps({"authy_id": "x", "uuid": 5}).encode(),
+         {"authy_id": "x", "uuid": 5}, 400),
+        ("application/json", json.dumps({**good, "status": "maybe"}).encode(),
+         {**good, "status": "maybe"}, 400),
         ("application/json", b"x" * 300_000, {}, 413),
     ]
     async with aiohttp.ClientSession() as http:
@@ -245,9 +237,8 @@ async def test_malformed_callbacks_get_4xx_and_change_nothing(site, enrolled):
             }
             async with http.post(url, data=raw, headers=headers) as resp:
                 assert resp.status == expected, (raw[:40], resp.status)
-        async with http.post(
-            url, data=json.dumps(good), headers={"Content-Type": "application/json"}
-        ) as resp:
+        async with http.post(url, data=json.dumps(good),
+                             headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 401  # no signature at all
     await browser.connect()
     assert (await browser.next_event("challenge"))["status"] == "pending"
@@ -284,11 +275,8 @@ async def test_resend_cancels_the_old_push_and_sends_a_new_one(site, enrolled):
     from push2fa.models import LoginChallenge, utcnow
 
     async with svc.db.session() as db:  # pretend the first push is 11 s old
-        await db.execute(
-            update(LoginChallenge).values(
-                created_at=utcnow() - __import__("datetime").timedelta(seconds=11)
-            )
-        )
+        await db.execute(update(LoginChallenge).values(
+            created_at=utcnow() - __import__("datetime").timedelta(seconds=11)))
         await db.commit()
     await browser.post_form("/auth/2fa/resend", {}, page="/auth/2fa/wait")
     assert "A new request has been sent" in browser.last_html
@@ -319,17 +307,12 @@ async def test_disable_with_password_removes_the_device(site, enrolled):
     request = await site.wait_for_request(authy_id)
     await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
-    await browser.post_form(
-        "/auth/2fa/disable",
-        {"action": "password", "password": "wrong pw!"},
-        page="/auth/2fa/disable",
-    )
+    await browser.post_form("/auth/2fa/disable", {"action": "password", "password": "wrong pw!"},
+                            page="/auth/2fa/disable")
     assert "not right" in browser.last_html
-    await browser.post_form(
-        "/auth/2fa/disable",
-        {"action": "password", "password": "correct horse battery"},
-        page="/auth/2fa/disable",
-    )
+    await browser.post_form("/auth/2fa/disable",
+                            {"action": "password", "password": "correct horse battery"},
+                            page="/auth/2fa/disable")
     assert "now off" in browser.last_html
     await browser.logout()
     resp = await browser.login("alice")
@@ -344,9 +327,8 @@ async def test_disable_with_an_approved_push(site, enrolled):
     request = await site.wait_for_request(authy_id)
     await site.decide(request["uuid"], "approved", browser.match_code())
     await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
-    resp = await browser.post_form(
-        "/auth/2fa/disable", {"action": "push"}, page="/auth/2fa/disable"
-    )
+    resp = await browser.post_form("/auth/2fa/disable", {"action": "push"},
+                                   page="/auth/2fa/disable")
     assert resp.url.path == "/auth/2fa/wait"
     request = await site.wait_for_request(authy_id)
     assert request["message"].startswith("Turn off")
@@ -361,6 +343,5 @@ async def _audit_count(site, event: str) -> int:
     from push2fa.models import AuditEvent
 
     async with site.app.extensions["push2fa"].db.session() as db:
-        return int(
-            (await db.execute(select(func.count()).where(AuditEvent.event == event))).scalar_one()
-        )
+        return int((await db.execute(
+            select(func.count()).where(AuditEvent.event == event))).scalar_one())
