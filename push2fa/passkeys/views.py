@@ -7,6 +7,8 @@ ordinary CSRF-protected form POST, so a login ends in the same redirect as a pus
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import (
@@ -21,6 +23,7 @@ from quart import (
     session,
     url_for,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -67,6 +70,18 @@ def _refused(message: str, status: int = 400) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
     return response
+
+
+async def _begin(start: Callable[[AsyncSession], Awaitable[passkeys.Started]]) -> passkeys.Started:
+    """Start a ceremony to the end even if the browser leaves meanwhile (the login page
+    asks for autofill options as it loads): a request cancelled inside a commit would
+    leave the connection pool to roll back a half-finished transaction."""
+
+    async def run() -> passkeys.Started:
+        async with services.current().db.session() as db:
+            return await start(db)
+
+    return await asyncio.shield(run())
 
 
 def _options(started: passkeys.Started) -> Response:
@@ -121,8 +136,8 @@ async def register_options() -> Page:
         form.password.data or "", g.user.password_hash, svc.settings.bcrypt_rounds
     ):
         return _refused("That password is not right.", 403)
-    async with svc.db.session() as db:
-        started = await passkeys.begin_registration(db, svc.settings, g.user)
+    user = g.user
+    started = await _begin(lambda db: passkeys.begin_registration(db, svc.settings, user))
     return _options(started)
 
 
@@ -234,8 +249,7 @@ async def second_factor_options() -> Page:
         return _refused("Please log in again.", 403)
     svc = services.current()
     try:
-        async with svc.db.session() as db:
-            started = await passkeys.begin_second_factor(db, svc.settings, challenge)
+        started = await _begin(lambda db: passkeys.begin_second_factor(db, svc.settings, challenge))
     except passkeys.PasskeyRefused as exc:
         return _refused(str(exc), 409)
     return _options(started)
@@ -292,8 +306,7 @@ async def sign_in_options() -> Page:
     if not form.validate():
         return _refused(CSRF_ERROR)
     svc = services.current()
-    async with svc.db.session() as db:
-        started = await passkeys.begin_sign_in(db, svc.settings)
+    started = await _begin(lambda db: passkeys.begin_sign_in(db, svc.settings))
     return _options(started)
 
 

@@ -153,9 +153,9 @@ async def begin_push_login(
         outcome = await send_push(
             db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
         )
+    no_push = None
     if outcome.challenge is None and has_passkey:
-        if outcome.problem:
-            await flash(outcome.problem, "warning")
+        no_push = outcome.problem
         ttl = services.settings().challenge_ttl
         pushless = await challenges.create(db, user, context, ttl, push=False)
         outcome = PushOutcome(pushless)
@@ -166,4 +166,6 @@ async def begin_push_login(
     # complete it, and nothing from before the password step survives.
     session.clear()
     session[SESSION_KEY] = outcome.challenge.public_id
+    if no_push:
+        await flash(no_push, "warning")
     return redirect(url_for("twofa.wait"), 303)

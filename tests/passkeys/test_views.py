@@ -256,3 +256,32 @@ async def test_a_ceremony_started_by_another_account_cannot_add_a_passkey(app: Q
     )
     assert "This passkey request is not valid." in await response.get_data(as_text=True)
     assert await rows(app, Passkey) == []
+
+
+async def test_when_no_push_may_be_sent_the_passkey_is_asked_for_instead(
+    app: Quart, client: Any
+) -> None:
+    """Pushes paused after a report: the password step still reaches a second factor."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from push2fa.models import User
+
+    await register(client)
+    await give_passkey(app, "alice")
+    async with app.extensions["push2fa"].db.session() as db:
+        await db.execute(
+            update(User).values(authy_id=123, push_blocked_until=utcnow() + timedelta(hours=1))
+        )
+        await db.commit()
+    response = await login(client)
+    assert response.headers["Location"].endswith("/auth/2fa/wait")
+    [challenge] = await rows(app, LoginChallenge)
+    assert (challenge.status, challenge.authy_id, challenge.provider_uuid) == (
+        "pending",
+        None,
+        None,
+    )
+    page = await (await client.get("/auth/2fa/wait")).get_data(as_text=True)
+    assert "reported as not yours" in page and 'id="passkey-first"' in page
