@@ -93,6 +93,7 @@ def _register_blueprints(app: Quart) -> None:
     from push2fa.auth.views import blueprint as auth_bp
     from push2fa.main.views import blueprint as main_bp
     from push2fa.ops import blueprint as ops_bp
+    from push2fa.passkeys.views import blueprint as passkeys_bp
     from push2fa.twofa.views import blueprint as twofa_bp
     from push2fa.webhooks import blueprint as webhooks_bp
 
@@ -102,6 +103,7 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(twofa_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(passkeys_bp)
 
 
 class HostGuard:

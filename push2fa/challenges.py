@@ -1,7 +1,7 @@
 """The login-challenge state machine: the ONLY code that changes a challenge's status.
 
     pending ──► approved ──► consumed
-       ├──────────────────────► consumed   (answered in the browser with a code)
+       ├──────────────────────► consumed   (answered in the browser: a code or a passkey)
        ├──────► denied
        ├──────► expired
        └──────► cancelled
@@ -84,9 +84,12 @@ async def create(
     ttl: int,
     purpose: ChallengePurpose = ChallengePurpose.LOGIN,
     match_code: str | None = None,
+    *,
+    push: bool = True,
 ) -> LoginChallenge:
-    """A new pending challenge for `user` (not yet sent to the phone). Commits."""
-    if user.authy_id is None:
+    """A new pending challenge for `user` (not yet sent to the phone). Commits.
+    With ``push=False`` it is answered by a passkey only: no phone is asked."""
+    if push and user.authy_id is None:
         raise ValueError("user has no push device")
     now = utcnow()
     challenge = LoginChallenge(
@@ -94,7 +97,7 @@ async def create(
         user_id=user.id,
         purpose=purpose.value,
         status=S.PENDING.value,
-        authy_id=user.authy_id,
+        authy_id=user.authy_id if push else None,
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
         ip=context.ip[:64],
@@ -252,7 +255,7 @@ async def consume(
     return won[0] if won else None
 
 
-async def answer_with_code(
+async def answer_at_once(
     db: AsyncSession,
     realtime: Realtime,
     public_id: str,
@@ -262,7 +265,7 @@ async def answer_with_code(
     spend: Callable[[], Awaitable[bool]] | None = None,
 ) -> LoginChallenge | None:
     """pending → consumed in one step, for an answer given in the bound browser itself (a
-    recovery code or an app code): decided and used at once, so no "approved" event ever
+    recovery code, an app code, a passkey): decided and used at once, so no "approved" event ever
     asks the waiting page to complete it a second time. `spend` (using up the code) happens
     in the same transaction: both or neither."""
     condition = and_(

@@ -153,10 +153,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PUSH2FA_PUBLIC_URL",
         "public_url",
-        "http://127.0.0.1:5000",
+        "http://localhost:5000",
         _http_url,
         "The URL users and Authy reach the site at. The webhook signature is checked "
-        "against it, and cookies are `Secure` when it is https.",
+        "against it, and cookies are `Secure` when it is https. A host name, not an IP "
+        "address: WebAuthn (the Approver, passkeys) refuses IP addresses.",
     ),
     Setting(
         "PUSH2FA_ALLOW_HTTP_PUBLIC_URL",
@@ -422,6 +423,37 @@ SETTINGS: tuple[Setting, ...] = (
         "`https:` in production (Apple refuses localhost and .local).",
     ),
     Setting(
+        "PUSH2FA_WEBAUTHN_RP_ID",
+        "webauthn_rp_id",
+        "",
+        _text,
+        "Relying party id of passkeys and security keys (a domain, never an IP); "
+        "empty = the public URL's host, or `localhost` when that is an IP address.",
+    ),
+    Setting(
+        "PUSH2FA_WEBAUTHN_ORIGINS",
+        "webauthn_origins",
+        "",
+        _text,
+        "Comma-separated origins allowed to use passkeys (an allow-list; the Host header "
+        "is never trusted); empty = the public URL's origin, or `http://localhost:PORT`.",
+    ),
+    Setting(
+        "PUSH2FA_PASSKEY_ATTESTATION",
+        "passkey_attestation",
+        "none",
+        _choice("none", "direct"),
+        "Attestation asked of new passkeys: `none` (privacy-friendly) or `direct`.",
+    ),
+    Setting(
+        "PUSH2FA_PASSKEYS_ALLOW_SYNCED",
+        "passkeys_allow_synced",
+        "1",
+        _parse_bool,
+        "Accept synced passkeys (backup eligible, e.g. iCloud Keychain or Google Password "
+        "Manager); 0 = device-bound passkeys and security keys only.",
+    ),
+    Setting(
         "PUSH2FA_NGROK",
         "ngrok",
         "0",
@@ -477,6 +509,10 @@ class Settings:
     enrolment_token_minutes: int
     vapid_private_key: str
     vapid_subject: str
+    webauthn_rp_id: str
+    webauthn_origins: str
+    passkey_attestation: str
+    passkeys_allow_synced: bool
     ngrok: bool
     testing: bool = field(default=False)
 
@@ -604,9 +640,25 @@ def load_settings(
                 values["emulator_url"] = _http_url(values["emulator_url"])
             except ValueError as exc:
                 raise ConfigError(f"PUSH2FA_EMULATOR_URL: {exc}") from None
+    _check_relying_party(values)
     values["emulator_callback_method"] = values["emulator_callback_method"].upper()
     values["log_level"] = values["log_level"].upper()
     return Settings(**values)
+
+
+def _check_relying_party(values: dict[str, Any]) -> None:
+    """Passkeys need a domain rpId and origins within it: refuse to start otherwise."""
+    from push2fa.webauthn import RelyingParty
+
+    try:
+        RelyingParty.from_settings(
+            values["public_url"],
+            "push2fa",
+            rp_id=values["webauthn_rp_id"],
+            origins=values["webauthn_origins"],
+        )
+    except ValueError as exc:
+        raise ConfigError(f"PUSH2FA_WEBAUTHN_RP_ID / PUSH2FA_WEBAUTHN_ORIGINS: {exc}") from None
 
 
 def _shown(setting: Setting, raw: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -117,7 +118,8 @@ class LoginChallenge(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(16), default=ChallengePurpose.LOGIN.value)
     status: Mapped[str] = mapped_column(String(16), default=ChallengeStatus.PENDING.value)
-    authy_id: Mapped[int] = mapped_column(BigInteger)
+    # None for a challenge answered by a passkey only (no phone, or no push allowed).
+    authy_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     provider_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -246,6 +248,46 @@ class MailSent(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+class Passkey(Base):
+    """A passkey or security key of an account (WebAuthn credential), see domain/passkeys."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)  # base64url
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(80))
+    device_type: Mapped[str] = mapped_column(String(20))  # single_device | multi_device
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @property
+    def synced(self) -> bool:
+        return self.device_type == "multi_device"
+
+
+class PasskeyCeremony(Base):
+    """One WebAuthn challenge the server issued, spent at most once (a replayed answer
+    finds it used)."""
+
+    __tablename__ = "passkey_ceremonies"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # register | second_factor | sign_in
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    login_challenge: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    challenge: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 __all__ = [
     "AuditEvent",
     "Base",
@@ -254,6 +296,8 @@ __all__ = [
     "Enrollment",
     "LoginChallenge",
     "MailSent",
+    "Passkey",
+    "PasskeyCeremony",
     "RecoveryCode",
     "TrustedDevice",
     "UsedToken",

@@ -25,6 +25,7 @@ from webauthn import (
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
@@ -69,6 +70,25 @@ class RelyingParty:
         origin = f"{parts.scheme}://{parts.netloc}"
         return cls(rp_id=parts.hostname or "", name=name, origins=(origin,))
 
+    @classmethod
+    def from_settings(
+        cls, public_url: str, name: str, rp_id: str = "", origins: str = ""
+    ) -> RelyingParty:
+        """The site's relying party from its settings: an explicit rpId and origin
+        allow-list when set; otherwise the public URL's, or ``localhost`` on the same port
+        when the public URL is an IP address (which WebAuthn refuses)."""
+        parts = urlsplit(public_url)
+        host = parts.hostname or ""
+        if _is_ip(host):
+            port = f":{parts.port}" if parts.port else ""
+            default_id, default_origin = "localhost", f"http://localhost{port}"
+        else:
+            default_id, default_origin = host, f"{parts.scheme}://{parts.netloc}"
+        listed = tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip())
+        return cls(
+            rp_id=rp_id.strip() or default_id, name=name, origins=listed or (default_origin,)
+        )
+
 
 @dataclass(frozen=True)
 class NewCredential:
@@ -99,6 +119,7 @@ def registration_options(
     user_name: str,
     exclude: list[bytes] | None = None,
     require_user_verification: bool = True,
+    attestation: str = "none",
 ) -> dict[str, Any]:
     """Options for ``navigator.credentials.create`` as JSON-ready data."""
     uv = (
@@ -113,6 +134,7 @@ def registration_options(
         user_name=user_name,
         challenge=challenge,
         timeout=TIMEOUT_MS,
+        attestation=AttestationConveyancePreference(attestation),
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.PREFERRED, user_verification=uv
         ),

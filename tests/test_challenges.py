@@ -223,3 +223,45 @@ async def test_decide_rejects_non_decisions(svc, user, published):
     async with svc.db.session() as db:
         with pytest.raises(ValueError):
             await challenges.decide(db, published, challenge.id, S.CONSUMED, by="webhook")
+
+
+async def test_a_passkey_answer_consumes_at_once_and_publishes_no_approval(svc, user, published):
+    """No "approved" moment for the waiting page to race: pending goes to consumed once."""
+    async with svc.db.session() as db:
+        challenge = await challenges.create(
+            db, user, challenges.Context("10.0.0.1", "UA"), 120, push=False
+        )
+    assert challenge.authy_id is None
+
+    async def answer():
+        async with svc.db.session() as db:
+            return await challenges.answer_at_once(
+                db, published, challenge.public_id, user.id, by="passkey"
+            )
+
+    results = await asyncio.gather(*(answer() for _ in range(5)))
+    assert len([r for r in results if r is not None]) == 1
+    assert [e[1]["status"] for e in published.events] == ["consumed"]
+    async with svc.db.session() as db:
+        row = await db.get(LoginChallenge, challenge.id)
+        assert (row.status, row.decided_by) == (S.CONSUMED, "passkey")
+        assert row.decided_at is not None and row.consumed_at is not None
+
+
+async def test_a_passkey_answer_after_expiry_consumes_nothing(svc, user, published):
+    challenge = await new_challenge(svc, user, ttl=120)
+    async with svc.db.session() as db:
+        await db.execute(
+            update(LoginChallenge)
+            .where(LoginChallenge.id == challenge.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await db.commit()
+        assert (
+            await challenges.answer_at_once(
+                db, published, challenge.public_id, user.id, by="passkey"
+            )
+            is None
+        )
+    assert await status_of(svc, challenge) == S.PENDING
+    assert published.events == []

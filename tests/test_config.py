@@ -38,7 +38,7 @@ def test_defaults_alone_give_a_working_development_setup(environ: dict[str, str]
 
     assert settings.env == "development"
     assert settings.bcrypt_rounds == 12
-    assert settings.public_url == "http://127.0.0.1:5000"
+    assert settings.public_url == "http://localhost:5000"
     assert settings.database_url == (
         f"sqlite+aiosqlite:///{Path(environ['PUSH2FA_INSTANCE_PATH']) / 'push2fa.db'}"
     )

@@ -12,7 +12,7 @@ from push2fa import audit, mail, protection, services
 from push2fa.accounts import find_by_login, landing_page
 from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.auth.tokens import read_reset_token, spend_token
-from push2fa.domain import sessions, stepup
+from push2fa.domain import passkeys, sessions, stepup
 from push2fa.domain.reset_request import send_reset_link
 from push2fa.forms import Form
 from push2fa.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
@@ -132,7 +132,8 @@ async def login() -> Page:
             form.password.errors = ["Invalid username or password."]
             return await _render("auth/login.html", form)
         second_factor = "none"
-        if user.push_enabled:
+        has_passkey = await passkeys.count(db, user.id) > 0
+        if user.push_enabled or has_passkey:
             device = await trusted.check(
                 db, svc.settings, user, request.cookies.get(trusted.COOKIE)
             )
@@ -143,6 +144,7 @@ async def login() -> Page:
                     remember=form.remember.data,
                     next_path=next_path,
                     trusted_browser=device is not None,
+                    has_passkey=has_passkey,
                 )
             second_factor = "trusted_browser"
         await protection.record_success(db, user.id)

@@ -72,7 +72,7 @@ async def answer(
             return await recovery.spend(db, svc.settings, user_id, code)
 
         spend = spend_code
-    consumed = await challenges.answer_with_code(
+    consumed = await challenges.answer_at_once(
         db, svc.realtime, public_id, user_id, by=kind, spend=spend
     )
     if consumed is not None:

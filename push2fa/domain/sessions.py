@@ -29,7 +29,7 @@ FRESH_KEY = "fresh_2fa_at"
 FRESH_FOR = timedelta(minutes=10)  # how long a second factor counts as just given
 TOUCH_EVERY = timedelta(minutes=1)  # last-active resolution: not a write per request
 MAX_TOKEN_LENGTH = 128
-SECOND_FACTORS = {"push", "recovery", "totp"}
+SECOND_FACTORS = {"push", "recovery", "totp", "passkey"}
 
 
 @dataclass(frozen=True)

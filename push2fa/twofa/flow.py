@@ -118,6 +118,7 @@ async def send_push(
     challenge = await challenges.create(
         db, user, context, settings.challenge_ttl, purpose, match_code=code
     )
+    assert challenge.authy_id is not None
     details = push_details(user, challenge)
     hidden = {"challenge": challenge.public_id}
     if code is not None:
@@ -146,24 +147,33 @@ async def send_push(
 
 
 async def begin_push_login(
-    db: AsyncSession, user: User, *, remember: bool, next_path: str, trusted_browser: bool
+    db: AsyncSession,
+    user: User,
+    *,
+    remember: bool,
+    next_path: str,
+    trusted_browser: bool,
+    has_passkey: bool = False,
 ) -> WerkzeugResponse:
     """Password accepted: push to the phone and send the browser to the waiting page.
-
-    When no push may go out (budget spent, "this wasn't me" pause, lock), the browser still
-    gets a challenge of its own, answered with a recovery code or an app code only: the
-    real user with the right password is never left without a way in."""
+    When no push may go out (budget spent, "this wasn't me" pause, lock), or the account has
+    no phone, the browser still gets a challenge of its own, answered with a passkey, a
+    recovery code or an app code: the real user with the right password is never left
+    without a way in."""
     context = request_context(remember=bool(remember), next_path=next_path)
-    outcome = await send_push(
-        db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
-    )
+    outcome = PushOutcome(None)
+    if user.authy_id is not None:
+        outcome = await send_push(
+            db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
+        )
     challenge = outcome.challenge
     if challenge is None:
-        if outcome.refused is None:  # the push service failed: nothing to answer
+        if outcome.refused is None and not has_passkey:  # the push service failed
             await flash(outcome.problem or "", "danger")
             return redirect(url_for("auth.login", next=next_path), 303)
+        ttl = CODE_ONLY_TTL if outcome.refused is not None else services.settings().challenge_ttl
         challenge = await challenges.create(
-            db, user, context, CODE_ONLY_TTL, ChallengePurpose.LOGIN
+            db, user, context, ttl, ChallengePurpose.LOGIN, push=user.authy_id is not None
         )
     # A fresh session, bound to this challenge only: nothing else can join its room or
     # complete it, and nothing from before the password step survives.
@@ -171,7 +181,8 @@ async def begin_push_login(
     session[SESSION_KEY] = challenge.public_id
     if outcome.refused is not None:
         session[REFUSED_KEY] = outcome.refused.reason
-        await flash(outcome.problem or "", "warning")
+    if outcome.problem:
+        await flash(outcome.problem, "warning")
     return redirect(url_for("twofa.wait"), 303)
 
 

@@ -144,7 +144,7 @@ async def test_reset_mail_through_real_smtp_completes_the_reset(smtp: Recorder, 
     assert recipients == ["alice@example.com"]
     assert message["Subject"] == "Reset your push2fa password"
     assert message["From"] == "push2fa <no-reply@localhost>"
-    assert "http://127.0.0.1:5000/auth/reset/" in body_of(message)
+    assert "http://localhost:5000/auth/reset/" in body_of(message)
     path = reset_path_in(message)
     response = await choose_password(client, path, NEW_PASSWORD)
     assert response.status_code == 302
