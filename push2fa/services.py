@@ -80,6 +80,7 @@ class Services:
             self.settings.authy_api_key,
             self.http,
             timeout=self.settings.authy_timeout,
+            polls_per_second=self.settings.status_polls_per_second,
         )
         self.realtime.start()
         for job in self.background:

@@ -129,6 +129,8 @@ async def _handle() -> Reply:
     async with svc.db.session() as db:
         if not await _remember_nonce(db, nonce, sig):
             raise Rejected(409, "replayed callback")
+        # A signed, fresh, first-seen callback: the webhook path works, the poll may rest.
+        svc.push_client().poll_budget.callback_arrived()
         if authy_id == CONSOLE_TEST_AUTHY_ID:
             log.info("Authy console test callback received; the webhook is reachable")
             return {"status": "ok", "note": "test callback ignored"}, 200
