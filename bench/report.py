@@ -224,6 +224,78 @@ def _what_if_rows(
 # --- the page ----------------------------------------------------------------------------
 
 
+VERSUS_BARE = (
+    ("delay_p50_ms", "delay p50", _ms),
+    ("delay_p99_ms", "delay p99", _ms),
+    ("share_over_10_ms", "decisions over 10 ms", lambda v: _share(v)),
+    ("share_over_50_ms", "decisions over 50 ms", lambda v: _share(v)),
+    ("share_over_100_ms", "decisions over 100 ms", lambda v: _share(v)),
+    ("cpu_ms_per_decision", "server CPU per decision", _ms),
+    ("idle_cpu_percent", "idle CPU", lambda v: "–" if v is None else f"{v:g} %"),
+    ("rss_per_waiter_bytes", "memory per waiting page", lambda v: _kb(v)),
+)
+CHANGES = Path(__file__).resolve().parent.parent / "docs" / "benchmarks-changes.md"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def _kb(value: float | None) -> str:
+    return "–" if value is None else f"{value / 1024:.1f} KB"
+
+
+def _versus_bare(results: Results) -> list[str]:
+    """The issue's table: each figure for push2fa and for the bare stack, same run."""
+    rows_in = results.get("versus_bare") or []
+    if not rows_in:
+        return []
+    lines = [
+        "## push2fa against the bare stack (same run)",
+        "",
+        "The bare stack (`bench/bare.py`: Quart + python-socketio + Hypercorn, a POST that "
+        "emits to a room, no database) runs right after push2fa at each N, with the same "
+        "Hypercorn configuration, client fleet and callbacks. The ratio survives a busy "
+        "machine better than either absolute figure. A missing event counts as slower "
+        "than every threshold.",
+        "",
+    ]
+    rows = []
+    for entry in rows_in:
+        for key, label, fmt in VERSUS_BARE:
+            cell = entry["figures"].get(key) or {}
+            ratio = cell.get("ratio")
+            rows.append(
+                [
+                    f"{label}, {_n(entry['n'])} waiting",
+                    fmt(cell.get("push2fa")),
+                    fmt(cell.get("bare")),
+                    "–" if ratio is None else f"{ratio:g}×",
+                ]
+            )
+    lines += _table(["figure", "push2fa", "bare", "ratio"], rows)
+    pauses = [
+        p["longest_ms"]
+        for kind in ("push", "bare")
+        for e in _ok(results.get(kind))
+        for p in e.get("client_pauses") or []
+    ]
+    if pauses:
+        lines += [
+            "",
+            f"Client processes' own longest GC pause while timing: {_ms(max(pauses))} "
+            "(their heaps are frozen after connecting).",
+        ]
+    return [*lines, ""]
+
+
+def _changes() -> list[str]:
+    """The account of each performance change, kept by hand beside this page."""
+    if not CHANGES.exists():
+        return []
+    return [CHANGES.read_text().rstrip(), ""]
+
+
 def render(results: Results, results_path: str, charts: dict[str, str], chart_dir: str) -> str:
     out: list[str] = []
     add = out.append
@@ -253,6 +325,9 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
         rows.append([row["target"], row["goal"], value, verdict])
     out += _table(["target", "goal", "measured", ""], rows)
     add("")
+
+    out += _versus_bare(results)
+    out += _changes()
 
     push = sorted(_ok(results.get("push")), key=lambda e: e["n"])
     if push:
