@@ -68,6 +68,30 @@ def _charts(results: Results, folder: Path) -> dict[str, str]:
     push = sorted(_ok(results.get("push")), key=lambda e: e["n"])
     redis = sorted(_ok(results.get("redis")), key=lambda e: e["n"])
 
+    versus = sorted(results.get("versus_bare") or [], key=lambda r: r["n"])
+    if versus:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        ns = [row["n"] for row in versus]
+        for key, label, style in (
+            ("delay_p50_ms", "delay p50", "o-"),
+            ("delay_p99_ms", "delay p99", "^-"),
+            ("cpu_ms_per_decision", "CPU per decision", "s--"),
+            ("idle_cpu_percent", "idle CPU", "x:"),
+        ):
+            ax.plot(ns, [row["figures"][key]["ratio"] for row in versus], style, label=label)
+        ax.axhline(1.5, color="green", lw=0.8, ls="--")
+        ax.text(ns[0], 1.5, " target: 1.5× bare", va="bottom", fontsize=8, color="green")
+        ax.set_xscale("log")
+        ax.set_xlabel("waiting browsers (websocket)")
+        ax.set_ylabel("push2fa ÷ bare stack (same run)")
+        ax.set_title("push2fa against the bare stack")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(folder / "versus_bare.png", dpi=110)
+        plt.close(fig)
+        made["versus_bare"] = "versus_bare.png"
+
     if push:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         ns = [e["n"] for e in push]
@@ -327,6 +351,9 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     add("")
 
     out += _versus_bare(results)
+    if "versus_bare" in charts:
+        add(f"![push2fa ÷ bare vs N]({chart_dir}/{charts['versus_bare']})")
+        add("")
     out += _changes()
 
     push = sorted(_ok(results.get("push")), key=lambda e: e["n"])

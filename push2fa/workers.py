@@ -174,11 +174,6 @@ class Redelivery:
                 )
 
 
-async def redeliver_once(svc: Services) -> None:
-    """One redelivery pass with no memory of earlier ones (tests, one-off use)."""
-    await Redelivery()(svc)
-
-
 async def prune_once(svc: Services) -> None:
     async with svc.db.session() as db:
         await webhooks.prune_nonces(db)
