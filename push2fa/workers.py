@@ -6,7 +6,6 @@ survive the worker that started a challenge; each transition is still won exactl
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,10 +31,6 @@ REDELIVERY_INTERVAL = 1.0
 REDELIVERY_LOOKBACK = timedelta(seconds=5)
 ENROLLMENT_POLL_START = 1.0
 ENROLLMENT_POLL_MAX = 5.0
-# Full collections walk every object not frozen; waiting sockets live for minutes, so what
-# survived a minute is frozen, and the frozen set is thawed and collected every 10 minutes.
-GC_FREEZE_EVERY = 60.0
-GC_THAW_EVERY = 600.0
 
 Step = Callable[[Services], Awaitable[None]]
 
@@ -179,24 +174,6 @@ async def prune_once(svc: Services) -> None:
         await webhooks.prune_nonces(db)
 
 
-class GcFreezer:
-    """Moves the objects that survived since the last pass (waiting sockets, pooled
-    connections) out of the collector's reach, so that full collections, which pause the
-    loop, stop walking every waiting page's objects again and again. Every GC_THAW_EVERY
-    the frozen set is thawed and collected once: objects frozen and dropped meanwhile
-    (sockets closed since) may sit in reference cycles only a collection frees."""
-
-    def __init__(self) -> None:
-        self._thawed = time.monotonic()
-
-    async def __call__(self, _svc: Services) -> None:
-        if time.monotonic() - self._thawed >= GC_THAW_EVERY:
-            self._thawed = time.monotonic()
-            gc.unfreeze()
-            gc.collect()
-        gc.freeze()
-
-
 def steps() -> tuple[tuple[Step, float], ...]:
     """Each periodic step and how often it runs, in seconds (fresh state per loop)."""
     return (
@@ -205,7 +182,6 @@ def steps() -> tuple[tuple[Step, float], ...]:
         (watch_enrollments_once, TICK_SECONDS),
         (Redelivery(), REDELIVERY_INTERVAL),
         (prune_once, NONCE_PRUNE_EVERY),
-        (GcFreezer(), GC_FREEZE_EVERY),
     )
 
 
