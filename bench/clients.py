@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing as mp
 import random
 import time
@@ -48,8 +49,32 @@ class Receipts:
         self.first.setdefault(public_id, {}).setdefault(status, at_ns)
 
 
+class PauseRecorder:
+    """Times this client process's own garbage collections: a client that stopped to
+    collect while an event arrived would add its pause to the measured delay."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._started = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+        else:
+            self.pauses_ms.append((time.perf_counter_ns() - self._started) / 1e6)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "collections": len(self.pauses_ms),
+            "longest_ms": round(max(self.pauses_ms, default=0.0), 3),
+            "total_ms": round(sum(self.pauses_ms), 3),
+        }
+
+
 class _Worker:
     def __init__(self, conn: Connection, base_url: str) -> None:
+        self.pauses = PauseRecorder()
+        gc.callbacks.append(self.pauses)
         self.conn = conn
         self.base_url = base_url
         self.receipts = Receipts()
@@ -122,6 +147,11 @@ class _Worker:
                 break
             await asyncio.sleep(0.05)
         initial = sum(1 for public_id in ids if "pending" in self.receipts.first.get(public_id, {}))
+        # Everything alive now lives until the end: out of the collector's reach, so the
+        # client does not pause to walk its own sockets while it times events.
+        gc.collect()
+        gc.freeze()
+        self.pauses.pauses_ms.clear()
         return {
             "connected": len(self.sockets),
             "failed": len(errors),
@@ -200,6 +230,7 @@ class _Worker:
         return {
             "decided": {k: v for k, v in decided.items() if v},
             "polls": dict(self.receipts.polls),
+            "pauses": self.pauses.summary(),
         }
 
     async def cmd_stop(self, _: object) -> dict[str, Any]:
@@ -222,6 +253,7 @@ class Fleet:
         count = max(1, -(-len(self.waiters) // per_process))
         self.shares = [self.waiters[i::count] for i in range(count)]
         context = mp.get_context("spawn")
+        self.client_pauses: list[dict[str, float]] = []  # per process, at the last receipts()
         self.conns: list[Connection] = []
         self.procs: list[mp.process.BaseProcess] = []
         for _ in self.shares:
@@ -294,6 +326,7 @@ class Fleet:
         for reply in replies:
             decided.update(reply["decided"])
             polls.update(reply["polls"])
+        self.client_pauses = [reply["pauses"] for reply in replies]
         return decided, polls
 
     async def close(self) -> None:

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import machine, scenarios, targets
+from bench import baseline, machine, scenarios, targets
 from bench.procs import Children, install_signal_handlers, raise_fd_limit
 from push2fa.config import PROJECT_ROOT
 
@@ -44,6 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", default="", help=f"comma-separated subset of: {', '.join(SCENARIOS)}"
     )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--sizes", default="", help="comma-separated N for push (and bare)")
+    parser.add_argument(
+        "--decision-minutes",
+        type=float,
+        default=None,
+        help="spread each N's decisions over this long (full run: 1)",
+    )
     parser.add_argument("--results", type=Path, help="where to write the JSON results")
     parser.add_argument("--no-report", action="store_true", help="skip docs and charts")
     parser.add_argument("--keep", action="store_true", help="keep logs and databases")
@@ -94,10 +101,25 @@ async def run_plan(ctx: scenarios.Context) -> dict[str, Any]:
     plan = ctx.plan
     results: dict[str, Any] = {}
     if plan.wants("push"):
-        results["push"] = [
-            await _guarded(f"push N={n}", partial(scenarios.push_delay, ctx, n))
-            for n in plan.push_sizes
-        ]
+        # Each N on push2fa, then at once on the bare stack: the reference, same run.
+        results["push"], results["bare"] = [], []
+        for n in plan.push_sizes:
+            results["push"].append(
+                await _guarded(f"push N={n}", partial(scenarios.push_delay, ctx, n))
+            )
+            results["bare"].append(
+                await _guarded(
+                    f"bare stack N={n}",
+                    partial(
+                        baseline.bare_push_delay,
+                        ctx.children,
+                        ctx.workdir,
+                        plan,
+                        n,
+                    ),
+                )
+            )
+        results["versus_bare"] = baseline.ratios(results["push"], results["bare"])
     if plan.wants("polling"):
         results["polling"] = [
             await _guarded(
@@ -147,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = scenarios.Plan.quick() if args.quick else scenarios.Plan.full()
     plan.only = {s for s in args.only.split(",") if s}
     plan.database = args.database
+    if args.sizes:
+        plan.push_sizes = [int(size) for size in args.sizes.split(",")]
+    if args.decision_minutes is not None:
+        plan.decision_minutes = args.decision_minutes
     stamp = datetime.now(UTC)
     workdir = SCRATCH / f"run-{stamp:%Y%m%d-%H%M%S}"
     children = Children()

@@ -26,7 +26,7 @@ from typing import Any
 import bcrypt
 from sqlalchemy import func, select
 
-from bench import callbacks, storm
+from bench import baseline, callbacks, storm
 from bench.clients import Fleet
 from bench.procs import Children
 from bench.seed import Waiter, seed_password_users, seed_waiters
@@ -66,6 +66,9 @@ class Plan:
     storm_baseline_seconds: float
     redis_sizes: list[int]
     what_if_n: int = 0  # 0: no what-if experiments
+    # Spread each N's decisions over this many minutes (rate lowered to fit, never raised);
+    # 0: at decision_rate, as fast as the quick run wants.
+    decision_minutes: float = 0.0
     what_if_db_n: int = 1000
     redis_url: str = "redis://127.0.0.1:6379/0"
     database: str = "sqlite"
@@ -80,7 +83,8 @@ class Plan:
             decisions_per_round=300,
             decision_rate=50.0,
             settle_seconds=3.0,
-            idle_seconds=15.0,
+            idle_seconds=30.0,  # more than one Socket.IO ping interval (25 s)
+            decision_minutes=1.0,
             emulator_round_size=1000,
             polling_sizes=[100, 1000],
             polling_intervals=[5.0, 1.0],
@@ -240,10 +244,52 @@ def _round_report(
     }
 
 
+def probe_split(
+    waiters: Sequence[Waiter], plan: Plan, n: int, extra: int = 0
+) -> tuple[list[Waiter], list[Waiter]]:
+    """(pages that will be decided, pages that only wait). The decided ones live in a
+    small probe process of their own, so their event timings do not queue behind
+    thousands of idle sockets in the same client loop."""
+    pool = list(waiters)
+    random.Random(n).shuffle(pool)
+    per_round = max(1, min(plan.decisions_per_round, (len(pool) - extra) // max(1, plan.rounds)))
+    count = min(len(pool), extra + per_round * plan.rounds)
+    return pool[:count], pool[count:]
+
+
+@contextlib.asynccontextmanager
+async def probe_and_bulk(
+    stack: Any, probe: Sequence[Waiter], bulk: Sequence[Waiter], ramp: Any = None
+) -> AsyncIterator[tuple[Fleet, dict[str, Any]]]:
+    """Open the idle bulk first (sampling memory on the way), then the probe pages."""
+    async with contextlib.AsyncExitStack() as pages:
+        replies = []
+        if bulk:
+            _, bulk_connected = await pages.enter_async_context(waiting_pages(stack, bulk, ramp))
+            replies.append(bulk_connected)
+        fleet, probe_connected = await pages.enter_async_context(waiting_pages(stack, probe))
+        replies.append(probe_connected)
+        yield (
+            fleet,
+            {
+                "connected": sum(r["connected"] for r in replies),
+                "failed": sum(r["failed"] for r in replies),
+                "errors": [e for r in replies for e in r["errors"]][:5],
+                "initial_pending": sum(r["initial_pending"] for r in replies),
+                "seconds": round(sum(r["seconds"] for r in replies), 3),
+                "processes": sum(r["processes"] for r in replies),
+                "probe_pages": len(probe),
+            },
+        )
+
+
 async def _decide_rounds(
-    stack: Stack, fleet: Fleet, pool: list[Waiter], plan: Plan, rounds: int
+    stack: Any, fleet: Fleet, pool: list[Waiter], plan: Plan, rounds: int
 ) -> tuple[list[dict[str, Any]], list[float]]:
     per_round = max(1, min(plan.decisions_per_round, len(pool) // max(1, rounds)))
+    rate = plan.decision_rate
+    if plan.decision_minutes > 0:
+        rate = min(rate, per_round * rounds / (60 * plan.decision_minutes))
     reports, pooled = [], []
     for number in range(rounds):
         batch = pool[number * per_round : (number + 1) * per_round]
@@ -252,7 +298,7 @@ async def _decide_rounds(
         prepared = callbacks.prepare(
             batch, stack.webhook_url, stack.settings.authy_api_key, stack.settings.authy_app_id
         )
-        sent = await callbacks.at_steady_rate(stack.webhook_url, prepared, plan.decision_rate)
+        sent = await callbacks.at_steady_rate(stack.webhook_url, prepared, rate)
         decided = await _await_receipts(fleet, sent, "approved", RECEIPT_GRACE)
         delays, missing = _delays(sent, decided)
         pooled.extend(delays)
@@ -276,7 +322,9 @@ async def push_delay(
         await asyncio.sleep(plan.settle_seconds)
         rss_before = stack.server_rss()
         ramp: list[dict[str, Any]] = [{"websockets": 0, "rss": rss_before}]
-        async with waiting_pages(stack, waiters, ramp) as (fleet, connected):
+        emulator_share = n // 4 if n == plan.emulator_round_size else 0
+        probe, bulk = probe_split(waiters, plan, n, emulator_share)
+        async with probe_and_bulk(stack, probe, bulk, ramp) as (fleet, connected):
             log.info("%s: connected %s", label, connected)
             handshake = await stack.bench("GET", "stats")
             await asyncio.sleep(plan.settle_seconds)
@@ -287,16 +335,16 @@ async def push_delay(
             idle_cpu = await stack.cpu_percent_over(plan.idle_seconds)
             polls_after = await _safety_net_polls(stack)
             idle_traffic = await stack.bench("GET", "stats")
-            pool = list(waiters)
-            random.Random(n).shuffle(pool)
-            emulator_share = n // 4 if n == plan.emulator_round_size else 0
+            pool = probe
             # The lag sampler runs only while decisions flow: its stalls show what held the
             # loop when a delay was long (it stays off in the idle window it would disturb).
             await stack.bench("POST", "lag/start")
             await stack.bench("POST", "reset")
+            cpu_before = stack.server_cpu_seconds()
             rounds, pooled = await _decide_rounds(
                 stack, fleet, pool[emulator_share:], plan, plan.rounds
             )
+            cpu_rounds = stack.server_cpu_seconds() - cpu_before
             lag = (await stack.bench("GET", "stats"))["lag"]
             await stack.bench("POST", "lag/stop")
             emulator_round = None
@@ -307,7 +355,10 @@ async def push_delay(
                 delays, missing = _delays(sent, decided)
                 emulator_round = _round_report(sent, delays, missing)
             decided, _ = await fleet.receipts()
+            client_pauses = fleet.client_pauses
     counts = idle_traffic["counts"]
+    decisions = sum(r["decisions"] for r in rounds)
+    missing_total = sum(r["missing"] for r in rounds)
     idle_http = sum(v for k, v in counts.items() if not k.startswith(("ws_", "harness")))
     return {
         "n": n,
@@ -331,8 +382,12 @@ async def push_delay(
         },
         "rounds": rounds,
         "delay_ms": summarize(pooled),
+        "shares": baseline.shares_over(pooled, missing_total),
+        "missing": missing_total,
+        "cpu_ms_per_decision": round(1000 * cpu_rounds / max(1, decisions), 3),
+        "client_pauses": client_pauses,
         "lag_during_rounds_ms": lag,
-        "decisions": sum(r["decisions"] for r in rounds),
+        "decisions": decisions,
         "received": sum(r["received"] for r in rounds),
         "every_decided_waiter_got_its_event": all(r["missing"] == 0 for r in rounds),
         "emulator_round": emulator_round,

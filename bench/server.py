@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.server")
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--app", default="bench.asgi:app", help="bench.bare:app: the reference")
     args = parser.parse_args(argv)
     raise_fd_limit()
     config = Config.from_toml(str(PROJECT_ROOT / "hypercorn.toml"))
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     config.backlog = BACKLOG
     config.graceful_timeout = 3
     config.accesslog = None
-    config.application_path = "bench.asgi:app"
+    config.application_path = args.app
     return int(run(config) or 0)
 
 

@@ -36,7 +36,9 @@ FINAL = {S.DENIED, S.EXPIRED, S.CANCELLED, S.CONSUMED}
 # After an approval the page still has this long to complete the login, even if the
 # challenge's own expiry passes meanwhile (the approval landed just in time).
 COMPLETE_GRACE = timedelta(seconds=30)
-POLL_BACKOFF_MAX = timedelta(seconds=30)
+# The safety-net poll's schedule, as multiples of the first delay: with the default 3 s,
+# polls at +3 s, +15 s and +60 s after the push, then none (the page's expiry takes over).
+POLL_STEPS = (1, 5, 20)
 
 
 # Told, after commit and publish, about the challenges a transition ended and how: the one
@@ -147,7 +149,9 @@ async def _transition(
     `also` runs in the same transaction after the UPDATE won; if it returns False, both
     are rolled back (a code is spent only together with the login it makes)."""
     now = utcnow()
-    values: dict[str, Any] = {"status": to_status.value}
+    # A decided challenge leaves the poll index (next_poll_at NULL), so the poll's range
+    # scan sees only pending ones, however long the table's history grows.
+    values: dict[str, Any] = {"status": to_status.value, "next_poll_at": None}
     if to_status == S.CONSUMED:
         values["consumed_at"] = now
     if to_status != S.CONSUMED or from_status == S.PENDING:
@@ -235,10 +239,38 @@ async def cancel(
 
 
 async def expire_due(db: AsyncSession, realtime: Realtime) -> list[LoginChallenge]:
-    """Expire every pending challenge past its time (the sweep; safe in every worker)."""
+    """Expire every pending challenge past its time (the sweep; safe in every worker).
+
+    First a read of the earliest pending expiry (one seek in the (status, expires_at)
+    index): most ticks nothing is due, and then no write transaction is opened, so the
+    sweep never queues for SQLite's write lock behind (or ahead of) a webhook."""
+    now = utcnow()
+    earliest = (
+        await db.execute(
+            select(LoginChallenge.expires_at)
+            .where(LoginChallenge.status == S.PENDING.value)
+            .order_by(LoginChallenge.expires_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if earliest is None or earliest > now:
+        await db.commit()  # ends the read transaction, keeping loaded objects usable
+        return []
     return await _transition(
-        db, realtime, LoginChallenge.expires_at <= utcnow(), S.PENDING, S.EXPIRED, by="sweep"
+        db, realtime, LoginChallenge.expires_at <= now, S.PENDING, S.EXPIRED, by="sweep"
     )
+
+
+async def decided_since(db: AsyncSession, since: datetime) -> Sequence[tuple[str, str]]:
+    """(public_id, status) of every challenge decided at or after `since`: what redelivery
+    checks against the sockets it holds. A range scan of the decided_at index, so its cost
+    follows the decision rate, not the number of waiting pages."""
+    rows = await db.execute(
+        select(LoginChallenge.public_id, LoginChallenge.status).where(
+            LoginChallenge.decided_at >= since
+        )
+    )
+    return [(row.public_id, row.status) for row in rows]
 
 
 async def consume(
@@ -297,25 +329,39 @@ async def by_provider(db: AsyncSession, provider_uuid: str, authy_id: int) -> Lo
     ).scalar_one_or_none()
 
 
-def poll_backoff(first_delay: float, poll_count: int) -> timedelta:
-    """Delay before the next status poll: doubling from `first_delay`, capped."""
-    delay = timedelta(seconds=first_delay * (2 ** min(poll_count, 10)))
-    return min(delay, POLL_BACKOFF_MAX)
+def poll_backoff(first_delay: float, poll_count: int) -> timedelta | None:
+    """Delay before poll number `poll_count + 1` (counting from 0 for the first): the
+    POLL_STEPS schedule, then None once `poll_count` has passed its end."""
+    if poll_count >= len(POLL_STEPS):
+        return None
+    return timedelta(seconds=first_delay * POLL_STEPS[poll_count])
+
+
+def _next_poll(now: datetime, first_delay: float, done: int, limit: int) -> datetime | None:
+    """When to poll again after `done` polls; None (no more polls) at the per-challenge cap."""
+    if done >= limit:
+        return None
+    step = poll_backoff(first_delay, done)
+    return None if step is None else now + step
 
 
 async def claim_polls(
-    db: AsyncSession, first_delay: float, limit: int = 50
+    db: AsyncSession, first_delay: float, limit: int = 50, per_challenge: int = len(POLL_STEPS)
 ) -> Sequence[LoginChallenge]:
-    """Pending challenges whose safety-net poll is due, each claimed by pushing its next
-    poll time forward with a conditional UPDATE, so only one worker polls it."""
+    """Pending challenges whose safety-net poll is due, at most `limit` of them, each
+    claimed by pushing its next poll time forward with a conditional UPDATE, so only one
+    worker polls it. After `per_challenge` polls its next_poll_at is cleared: no more.
+    The SELECT walks the next_poll_at index from the oldest due, never the pending set."""
     now = utcnow()
     due = (
         await db.execute(
+            # No status test here: only pending challenges have a next_poll_at (every
+            # transition clears it), and a status test would steer SQLite's planner to
+            # the (status, expires_at) index, a walk over every pending challenge.
             select(LoginChallenge.id, LoginChallenge.poll_count)
             .where(
-                LoginChallenge.status == S.PENDING.value,
-                LoginChallenge.provider_uuid.is_not(None),
                 LoginChallenge.next_poll_at <= now,
+                LoginChallenge.provider_uuid.is_not(None),
                 LoginChallenge.expires_at > now,
             )
             .order_by(LoginChallenge.next_poll_at)
@@ -337,7 +383,7 @@ async def claim_polls(
                 LoginChallenge.next_poll_at <= now,
             )
             .values(
-                next_poll_at=now + poll_backoff(first_delay, poll_count + 1),
+                next_poll_at=_next_poll(now, first_delay, poll_count + 1, per_challenge),
                 poll_count=poll_count + 1,
             )
             .returning(LoginChallenge)

@@ -263,6 +263,22 @@ SETTINGS: tuple[Setting, ...] = (
         "status (the safety net; the webhook stays the fast path).",
     ),
     Setting(
+        "PUSH2FA_STATUS_POLL_LIMIT",
+        "status_poll_limit",
+        "3",
+        _int_range(0, 3),
+        "Safety-net polls per push at most, at 1×, 5× and 20× the poll delay (+3 s, +15 s, "
+        "+60 s by default); 0 turns the poll off. None while callbacks are arriving.",
+    ),
+    Setting(
+        "PUSH2FA_STATUS_POLLS_PER_SECOND",
+        "status_polls_per_second",
+        "5",
+        _float_range(0.1, 100),
+        "Safety-net polls one worker sends the push service per second at most, however "
+        "many pushes are waiting (vendor APIs rate-limit).",
+    ),
+    Setting(
         "PUSH2FA_NUMBER_MATCHING",
         "number_matching",
         "always",
@@ -486,6 +502,8 @@ class Settings:
     authy_api_key: str
     challenge_ttl: int
     status_poll_delay: float
+    status_poll_limit: int
+    status_polls_per_second: float
     number_matching: str
     push_budget: int
     push_budget_window: int

@@ -136,7 +136,13 @@ class LoginChallenge(Base):
     # Number matching: the code shown on the login page (None when matching is off).
     match_code: Mapped[str | None] = mapped_column(String(4), nullable=True)
 
-    __table_args__ = (Index("ix_login_challenges_status_expires_at", status, expires_at),)
+    __table_args__ = (
+        Index("ix_login_challenges_status_expires_at", status, expires_at),
+        # Periodic work reads ranges of these, so its cost follows what is due or was just
+        # decided, not how many challenges are waiting (0003_periodic_indexes).
+        Index("ix_login_challenges_next_poll_at", next_poll_at),
+        Index("ix_login_challenges_decided_at", decided_at),
+    )
 
 
 class Enrollment(Base):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,6 @@ log = logging.getLogger("push2fa.realtime")
 CHALLENGE_EVENT = "challenge"
 ENROLLMENT_EVENT = "enrollment"
 SOCKETIO_PATH = "/socket.io/"
-PENDING = "pending"
 
 # Redis waits are bounded so that an outage costs a request at most a second, never the
 # client's default of minutes; after a failed publish the broker is left alone briefly
@@ -404,17 +403,11 @@ class Realtime:
     def _members(self, room: str) -> list[str]:
         return [sid for sid, _ in self.server.manager.get_participants("/", room)]
 
-    def waiting_challenges(self) -> list[str]:
-        """Public ids of challenges that sockets of this process still see as pending."""
-        rooms: Iterable[str | None] = list(self.server.manager.rooms.get("/", {}))
-        prefix = challenge_room("")
-        return [
-            room[len(prefix) :]
-            for room in rooms
-            if isinstance(room, str)  # python-socketio keeps every sid in a room named None
-            and room.startswith(prefix)
-            and any(self._sent.get(sid) == PENDING for sid in self._members(room))
-        ]
+    def has_sockets_behind(self, public_id: str, status: str) -> bool:
+        """Whether any socket of this process in the challenge's room lacks `status`: one
+        dictionary lookup for a room this process does not hold (the usual case)."""
+        room = self.server.manager.rooms.get("/", {}).get(challenge_room(public_id))
+        return bool(room) and any(_later(status, self._sent.get(sid)) for sid in room)
 
     async def catch_up(self, public_id: str, data: Mapping[str, Any]) -> int:
         """Bring this process's sockets up to a challenge's state read from the database;

@@ -81,6 +81,7 @@ class Services:
             self.settings.authy_api_key,
             self.http,
             timeout=self.settings.authy_timeout,
+            polls_per_second=self.settings.status_polls_per_second,
         )
         if self.settings.uses_emulator:  # only push2fa's own push service can withdraw
             from push2fa import challenges

@@ -107,10 +107,14 @@ def _reason(data: dict[str, Any]) -> str | None:
 
 
 async def _remember_nonce(db: AsyncSession, nonce: str, sig: str) -> bool:
-    """Store the (nonce, signature) pair; False if it was seen before (a replay)."""
+    """Store the (nonce, signature) pair; False if it was seen before (a replay).
+
+    Flushed, not committed: the pair commits with the decision, in one write transaction
+    (one wait for SQLite's write lock per callback, not two). A concurrent copy of the
+    same callback still fails on the unique key, when its INSERT reaches the database."""
     db.add(WebhookNonce(signature=sig[:128], nonce=nonce[:64]))
     try:
-        await db.commit()
+        await db.flush()
     except IntegrityError:
         await db.rollback()
         return False
@@ -144,8 +148,11 @@ async def _handle() -> Reply:
     async with svc.db.session() as db:
         if not await _remember_nonce(db, nonce, sig):
             raise Rejected(409, "replayed callback")
+        # A signed, fresh, first-seen callback: the webhook path works, the poll may rest.
+        svc.push_client().poll_budget.callback_arrived()
         if authy_id == CONSOLE_TEST_AUTHY_ID:
             log.info("Authy console test callback received; the webhook is reachable")
+            await db.commit()
             return {"status": "ok", "note": "test callback ignored"}, 200
         challenge = await challenges.by_provider(db, uuid, authy_id)
         if challenge is None:

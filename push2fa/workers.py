@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -28,9 +29,13 @@ AUDIT_PRUNE_EVERY = 3600.0
 MAIL_PRUNE_EVERY = 600.0
 # How stale a waiting page may get when a broker message is lost, at worst.
 REDELIVERY_INTERVAL = 1.0
-REDELIVERY_BATCH = 500
+# How far back each redelivery pass looks before the previous pass began: covers a
+# decision stamped just before its commit landed, and small clock skew between workers.
+REDELIVERY_LOOKBACK = timedelta(seconds=5)
 ENROLLMENT_POLL_START = 1.0
 ENROLLMENT_POLL_MAX = 5.0
+
+Step = Callable[[Services], Awaitable[None]]
 
 
 async def sweep_once(svc: Services) -> None:
@@ -39,10 +44,23 @@ async def sweep_once(svc: Services) -> None:
 
 
 async def poll_once(svc: Services) -> None:
-    """Ask the push service about pushes whose callback is late (never the browser)."""
+    """Ask the push service about pushes whose callback is late (never the browser):
+    at most `status_poll_limit` times each, within the client's per-second budget, and
+    not at all while verified callbacks are arriving."""
     client = svc.push_client()
+    if svc.settings.status_poll_limit == 0:
+        return
+    allowed = client.poll_budget.available()
+    if allowed == 0:
+        return
     async with svc.db.session() as db:
-        due = await challenges.claim_polls(db, svc.settings.status_poll_delay)
+        due = await challenges.claim_polls(
+            db,
+            svc.settings.status_poll_delay,
+            limit=allowed,
+            per_challenge=svc.settings.status_poll_limit,
+        )
+        client.poll_budget.spend(len(due))
         for challenge in due:
             try:
                 answer = await client.approval_request_status(challenge.provider_uuid or "")
@@ -109,25 +127,41 @@ async def watch_enrollments_once(svc: Services) -> None:
                 await enrol.finish(db, svc.realtime, enrollment, "completed", status.authy_id)
 
 
-async def redeliver_once(svc: Services) -> None:
+class Redelivery:
     """Send sockets the decisions they missed, from the database: the safety net under
     the broker (at-most-once pub/sub, outages) and under the connect-time race where a
-    decision lands between a socket's authorisation and its joining the room."""
-    waiting = svc.realtime.waiting_challenges()
-    for start in range(0, len(waiting), REDELIVERY_BATCH):
+    decision lands between a socket's authorisation and its joining the room.
+
+    Each pass reads only what was decided since the previous pass (less a margin for
+    commits in flight and clocks of other workers), from the decided_at index, and checks
+    those against this process's rooms: its cost follows the decision rate, never the
+    number of waiting pages."""
+
+    def __init__(self) -> None:
+        self._since: datetime | None = None
+
+    async def __call__(self, svc: Services) -> None:
+        started = utcnow()
+        since = self._since or started - REDELIVERY_LOOKBACK
         async with svc.db.session() as db:
+            decided = await challenges.decided_since(db, since)
+            behind = [
+                public_id
+                for public_id, status in decided
+                if svc.realtime.has_sockets_behind(public_id, status)
+            ]
             rows = (
                 (
                     await db.execute(
-                        select(LoginChallenge).where(
-                            LoginChallenge.public_id.in_(waiting[start : start + REDELIVERY_BATCH]),
-                            LoginChallenge.status != ChallengeStatus.PENDING.value,
-                        )
+                        select(LoginChallenge).where(LoginChallenge.public_id.in_(behind))
                     )
                 )
                 .scalars()
                 .all()
+                if behind
+                else []
             )
+        self._since = started - REDELIVERY_LOOKBACK
         for challenge in rows:
             payload = challenges.event_payload(challenge)
             missed = await svc.realtime.catch_up(challenge.public_id, payload)
@@ -153,31 +187,33 @@ async def prune_mail_sends_once(svc: Services) -> None:
         await mail_budget.prune(db)
 
 
-# Each periodic step and how often it runs, in seconds.
-STEPS = (
-    (sweep_once, TICK_SECONDS),
-    (poll_once, TICK_SECONDS),
-    (watch_enrollments_once, TICK_SECONDS),
-    (redeliver_once, REDELIVERY_INTERVAL),
-    (prune_once, NONCE_PRUNE_EVERY),
-    (prune_audit_once, AUDIT_PRUNE_EVERY),
-    (prune_mail_sends_once, MAIL_PRUNE_EVERY),
-)
+def steps() -> tuple[tuple[Step, float], ...]:
+    """Each periodic step and how often it runs, in seconds (fresh state per loop)."""
+    return (
+        (sweep_once, TICK_SECONDS),
+        (poll_once, TICK_SECONDS),
+        (watch_enrollments_once, TICK_SECONDS),
+        (Redelivery(), REDELIVERY_INTERVAL),
+        (prune_once, NONCE_PRUNE_EVERY),
+        (prune_audit_once, AUDIT_PRUNE_EVERY),
+        (prune_mail_sends_once, MAIL_PRUNE_EVERY),
+    )
 
 
 async def run_forever(svc: Services) -> None:
     """One loop for all periodic work, so an idle server costs one wake-up per tick; a
     failing step is logged and does not hold up the others."""
-    last_run = {step: 0.0 for step, _ in STEPS}
+    plan = steps()
+    last_run = [0.0] * len(plan)
     while True:
-        for step, every in STEPS:
-            if time.monotonic() - last_run[step] < every:
+        for index, (step, every) in enumerate(plan):
+            if time.monotonic() - last_run[index] < every:
                 continue
-            last_run[step] = time.monotonic()
+            last_run[index] = time.monotonic()
             try:
                 await step(svc)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("background step %s failed", step.__name__)
+                log.exception("background step %s failed", getattr(step, "__name__", step))
         await asyncio.sleep(TICK_SECONDS)

@@ -31,7 +31,7 @@ async def test_events_older_than_the_retention_are_pruned_by_the_worker(override
 
 
 def test_audit_pruning_is_a_step_of_the_one_periodic_loop_on_its_own_interval():
-    steps = dict(workers.STEPS)
+    steps = dict(workers.steps())
 
     assert steps[workers.prune_audit_once] == workers.AUDIT_PRUNE_EVERY
     assert workers.AUDIT_PRUNE_EVERY >= 60 * 60  # not a DELETE every tick

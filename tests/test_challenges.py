@@ -212,10 +212,10 @@ async def test_poll_claims_each_due_challenge_once(svc, user):
     assert sorted(sum(claims, [])) == [challenge.id]
 
 
-def test_poll_backoff_doubles_and_is_capped():
-    delays = [challenges.poll_backoff(1.0, n).total_seconds() for n in range(8)]
-    assert delays[:5] == [1, 2, 4, 8, 16]
-    assert max(delays) == challenges.POLL_BACKOFF_MAX.total_seconds()
+def test_poll_schedule_is_three_steps_then_none():
+    delays = [challenges.poll_backoff(3.0, n) for n in range(5)]
+    assert [d.total_seconds() for d in delays[:3] if d] == [3, 15, 60]
+    assert delays[3:] == [None, None]
 
 
 async def test_decide_rejects_non_decisions(svc, user, published):

@@ -24,7 +24,7 @@ from yarl import URL
 
 from push2fa.authy.errors import AuthyError
 
-__all__ = ["ApprovalRequestStatus", "AuthyClient", "RegistrationStatus"]
+__all__ = ["ApprovalRequestStatus", "AuthyClient", "PollBudget", "RegistrationStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,45 @@ def _path_segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
+# While verified callbacks keep arriving the webhook path demonstrably works: the
+# safety-net poll stays silent for this long after the last one.
+CALLBACKS_QUIET_SECONDS = 30.0
+
+
+class PollBudget:
+    """How many status polls the safety net may send now: a token bucket refilled at
+    `per_second` (at most one second's worth banked), empty while callbacks arrive.
+    A vendor API rate-limits per account, so this caps the total, not per challenge."""
+
+    def __init__(self, per_second: float, clock: Any = time.monotonic) -> None:
+        if not per_second > 0:
+            raise ValueError("per_second must be positive")
+        self.per_second = float(per_second)
+        self._clock = clock
+        self._tokens = 0.0
+        self._updated = clock()
+        self._last_callback: float | None = None
+
+    def callback_arrived(self) -> None:
+        """A verified callback came in: polling is pointless for a while."""
+        self._last_callback = self._clock()
+
+    def callbacks_arriving(self) -> bool:
+        last = self._last_callback
+        return last is not None and self._clock() - last < CALLBACKS_QUIET_SECONDS
+
+    def available(self) -> int:
+        """Whole polls that may be sent now (0 while callbacks arrive)."""
+        now = self._clock()
+        capacity = max(1.0, self.per_second)
+        self._tokens = min(capacity, self._tokens + (now - self._updated) * self.per_second)
+        self._updated = now
+        return 0 if self.callbacks_arriving() else int(self._tokens)
+
+    def spend(self, polls: int) -> None:
+        self._tokens = max(0.0, self._tokens - polls)
+
+
 class AuthyClient:
     """Async client for the Authy REST API (OneTouch, users, registrations, tokens).
 
@@ -161,6 +200,7 @@ class AuthyClient:
         session: aiohttp.ClientSession,
         *,
         timeout: float = 10.0,
+        polls_per_second: float = 5.0,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -176,6 +216,7 @@ class AuthyClient:
         self._session = session
         self._timeout_seconds = float(timeout)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.poll_budget = PollBudget(polls_per_second)
         self._headers = {
             "X-Authy-API-Key": api_key,
             "User-Agent": _user_agent(),

@@ -59,3 +59,15 @@ def test_quick_push_run_reaches_every_waiting_browser(tmp_path: Path) -> None:
     assert set(push["delay_ms"]) == SUMMARY_KEYS
     assert push["rss_after_bytes"] > 0
     assert {"cpu_percent", "safety_net_polls", "ws_frames_in"} <= set(push["idle"])
+    # The bare stack ran as the reference in the same run, timed the same way.
+    [bare] = document["bare"]
+    assert "error" not in bare, bare.get("traceback")
+    assert bare["n"] == 20 and bare["decisions"] == 20 and bare["missing"] == 0
+    assert set(bare["delay_ms"]) == SUMMARY_KEYS
+    assert {"over_10_ms", "over_50_ms", "over_100_ms"} == set(push["shares"]) == set(bare["shares"])
+    assert all(p["collections"] >= 0 for p in push["client_pauses"] + bare["client_pauses"])
+    [versus] = document["versus_bare"]
+    assert versus["n"] == 20
+    assert {"delay_p50_ms", "delay_p99_ms", "cpu_ms_per_decision", "idle_cpu_percent"} <= set(
+        versus["figures"]
+    )

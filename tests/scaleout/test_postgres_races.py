@@ -155,12 +155,15 @@ async def test_status_polls_are_claimed_by_one_process_each(engines, pending):
 
 
 async def test_a_replayed_callback_is_accepted_by_one_process_only(engines):
+    async def remember_then_decide(db) -> bool:
+        # The webhook flushes the pair and commits it with the decision.
+        fresh = await webhooks._remember_nonce(db, "1767225600", "sig-abc")
+        if fresh:
+            await db.commit()
+        return fresh
+
     async def remember(database: Database) -> bool:
-        return bool(
-            await _in_session(
-                database, lambda db: webhooks._remember_nonce(db, "1767225600", "sig-abc")
-            )
-        )
+        return bool(await _in_session(database, remember_then_decide))
 
     accepted = await asyncio.gather(*(remember(database) for database in engines * 5))
 

@@ -1,0 +1,48 @@
+"""The bare stack: the reference every push2fa figure is divided by.
+
+The least a Quart + python-socketio + Hypercorn app can do for the same job: a socket
+joins the room its cookie names and is told "pending"; a POST to the webhook path emits
+"approved" to the room the body's uuid names. No database, no signature, no state machine.
+Served by bench.server with the same Hypercorn configuration, driven by the same client
+fleet and the same callbacks (the Waiter's uuid is its public id here).
+"""
+
+from __future__ import annotations
+
+import json
+from http.cookies import SimpleCookie
+from typing import Any
+
+import socketio
+from quart import Quart, request
+
+from bench.seed import SESSION_COOKIE
+
+sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"])
+web = Quart(__name__)
+
+
+@sio.on("connect")
+async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+    jar: SimpleCookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+    morsel = jar.get(SESSION_COOKIE)
+    if morsel is None:
+        return False
+    await sio.enter_room(sid, f"challenge:{morsel.value}")
+    await sio.emit("challenge", {"status": "pending"}, to=sid)
+    return True
+
+
+@web.post("/webhooks/authy")
+async def webhook() -> dict[str, str]:
+    body = json.loads(await request.get_data())
+    await sio.emit("challenge", {"status": body["status"]}, room=f"challenge:{body['uuid']}")
+    return {"status": "ok", "note": "decided"}
+
+
+@web.get("/readyz")
+async def ready() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="socket.io")
