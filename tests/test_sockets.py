@@ -239,8 +239,6 @@ async def test_a_pending_enrolment_is_replayed_on_connect_but_not_a_cancelled_on
     cookies = {cookie.name: cookie.value for cookie in client.cookie_jar}
     svc = app.extensions["push2fa"]
     async with svc.db.session() as db:
-        from push2fa.models import User
-
         dana = await db.get(User, 1)
         started = await enrollment.start(db, dana)
         payload = enrollment.event_payload(started)
