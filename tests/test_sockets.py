@@ -3,6 +3,7 @@ room only while its server-side session is live."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -251,3 +252,44 @@ async def test_a_pending_enrolment_is_replayed_on_connect_but_not_a_cancelled_on
         )
         await db.commit()
     assert (await make_authorizer(app)(cookies))[1] == []
+
+
+async def test_a_socket_cannot_join_a_room_it_names(site: Site):
+    """Mallory, logged in, asks in the handshake for alice's user room and a challenge room:
+    she is put in her own room only, and hears nothing published to the ones she named."""
+    async with site.browser() as alice_http, site.browser() as mallory_http:
+        for name, http in (("alice", alice_http), ("mallory", mallory_http)):
+            await site.post_form(
+                http,
+                "/auth/register",
+                {
+                    "username": name,
+                    "email": f"{name}@example.com",
+                    "password": PASSWORD,
+                    "password2": PASSWORD,
+                },
+            )
+            await site.post_form(http, "/auth/login", {"login": name, "password": PASSWORD})
+        heard: list[Any] = []
+        sock = socketio.AsyncClient(reconnection=False)
+        sock.on("*", lambda event, data: heard.append((event, data)))
+        named = {"room": "user:1", "rooms": ["user:1", "challenge:x"], "challenge": "x"}
+        await sock.connect(
+            site.url,
+            headers={"Cookie": site.cookies(mallory_http)},
+            transports=["websocket"],
+            auth=named,
+        )
+        try:
+            live = site.app.extensions["push2fa"].realtime
+            await live.publish_enrollment(1, {"status": "secret"})
+            await live.publish_challenge("x", {"status": "approved"})
+            await live.publish_enrollment(2, {"status": "mine"})
+            for _ in range(50):
+                if heard:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+        finally:
+            await sock.disconnect()
+    assert heard == [("enrollment", {"status": "mine"})]
