@@ -220,7 +220,17 @@ async def test_revoking_all_counts_them_and_records_it_once(svc):
         await db.commit()
         revoked = (
             await db.execute(
-                select(AuditEvent.details).where(AuditEvent.event == "trusted_browser.revoked")
+                select(AuditEvent.details).where(
+                    AuditEvent.event == "trusted_browser.revoked", AuditEvent.user_id == dana.id
+                )
             )
         ).scalars()
         assert [row.get("count") for row in revoked] == [3]
+
+
+async def test_trusted_cookie_secret_carries_256_bits(svc):
+    dana = await add_user(svc, "dana")
+    cookies = {await trust(svc, dana) for _ in range(3)}
+    secrets = {cookie.partition(".")[2] for cookie in cookies}
+    assert len(secrets) == 3
+    assert all(len(secret) == 43 for secret in secrets)  # 32 random bytes, URL-safe base64
