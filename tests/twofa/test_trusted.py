@@ -234,3 +234,17 @@ async def test_trusted_cookie_secret_carries_256_bits(svc):
     secrets = {cookie.partition(".")[2] for cookie in cookies}
     assert len(secrets) == 3
     assert all(len(secret) == 43 for secret in secrets)  # 32 random bytes, URL-safe base64
+
+
+async def test_issuing_records_who_trusted_which_browser_and_when(svc):
+    dana = await add_user(svc, "dana")
+    async with svc.db.session() as db:
+        cookie = await trusted.issue(db, svc.settings, dana, "2001:db8::" + "f" * 90, CHROME)
+    stored = await device_of(svc, cookie)
+    assert stored.ip == ("2001:db8::" + "f" * 90)[:64]
+    assert stored.last_used_at == stored.created_at
+    async with svc.db.session() as db:
+        added = (
+            await db.execute(select(AuditEvent).where(AuditEvent.event == "trusted_browser.added"))
+        ).scalar_one()
+    assert added.user_id == dana.id and added.details == {"device": stored.id}
