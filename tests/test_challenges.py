@@ -434,3 +434,13 @@ async def test_seconds_left_and_since_created(svc, user):
     assert 0 < challenges.seconds_left(challenge) <= 120
     assert challenges.seconds_since_created(challenge, start + timedelta(seconds=2.5)) == 2.5
     assert 0 <= challenges.seconds_since_created(challenge) < 60
+
+
+async def test_consume_at_the_exact_deadlines_is_refused(svc, user, published, monkeypatch):
+    challenge = await _approved(svc, user, published)
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, challenge, expires_at=moment, decided_at=moment - challenges.COMPLETE_GRACE)
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    assert await _consume(svc, published, challenge.public_id, user.id) is None
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
+    assert await _consume(svc, published, challenge.public_id, user.id) is not None
