@@ -444,3 +444,14 @@ async def test_consume_at_the_exact_deadlines_is_refused(svc, user, published, m
     assert await _consume(svc, published, challenge.public_id, user.id) is None
     monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
     assert await _consume(svc, published, challenge.public_id, user.id) is not None
+
+
+async def test_consumption_is_recorded_as_the_browsers_doing(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    await _consume(svc, published, challenge.public_id, user.id)
+    async with svc.db.session() as db:
+        logged = (
+            await db.execute(select(AuditEvent).where(AuditEvent.event == "push.consumed"))
+        ).scalar_one()
+    assert logged.user_id == user.id
+    assert logged.details == {"challenge": challenge.public_id[:8], "by": "browser"}
