@@ -63,7 +63,7 @@ PLANTS = [
         "push2fa/webhooks.py",
         "    if not sig or not nonce:\n",
         "    if not nonce:\n",
-        ("tests/test_webhooks.py::test_empty_signature_header_refused",),
+        ("tests/test_webhook_attacks.py::test_empty_signature_header_refused",),
         also=(("    if not signature.verify(\n", "    if sig and not signature.verify(\n"),),
     ),
     Plant(
@@ -159,7 +159,7 @@ PLANTS = [
         "push2fa/webhooks.py",
         "    return abs(now - stamp) <= NONCE_WINDOW_SECONDS",
         "    return now - stamp <= NONCE_WINDOW_SECONDS",
-        ("tests/test_webhooks.py::test_future_dated_nonce_refused",),
+        ("tests/test_webhook_attacks.py::test_future_dated_nonce_refused",),
     ),
     Plant(
         "case-changed login escapes the per-account limit",
