@@ -167,7 +167,12 @@ async def via_emulator(emulator_api: str, waiters: Sequence[Waiter], rate: float
     """Open loop through the emulator's control API: it decides, signs and calls back."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+    from bench.stack import API_KEY  # the control API takes the key in a header only
+
+    headers = {"X-Authy-API-Key": API_KEY}
+    async with aiohttp.ClientSession(
+        timeout=timeout, connector=connector, headers=headers
+    ) as http:
 
         async def decide(waiter: Waiter) -> Sent:
             sent = time.monotonic_ns()

@@ -17,12 +17,15 @@ from quart import Blueprint, current_app, session
 from bench.lag import LagMonitor
 from bench.traffic import TrafficCounter
 from push2fa import challenges, services
+from push2fa.domain.csrf import csrf_exempt
 from push2fa.policy import public
 from push2fa.twofa.flow import SESSION_KEY
 
 blueprint = Blueprint("bench", __name__, url_prefix="/bench")
 
 EXTENSION_KEY = "bench"
+# Called by the load harness, never by a browser; the routes exist only on its own app.
+HARNESS_ONLY = "benchmark harness control, registered only on the bench's own app"
 Reply = tuple[dict[str, Any], int]
 
 
@@ -68,6 +71,7 @@ async def stats() -> Reply:
 
 @blueprint.post("/reset")
 @public
+@csrf_exempt(HARNESS_ONLY)
 async def reset() -> Reply:
     tools = instruments()
     tools.lag.reset()
@@ -77,6 +81,7 @@ async def reset() -> Reply:
 
 @blueprint.post("/lag/start")
 @public
+@csrf_exempt(HARNESS_ONLY)
 async def lag_start() -> Reply:
     instruments().lag.start()
     return {"pid": os.getpid()}, 200
@@ -84,6 +89,7 @@ async def lag_start() -> Reply:
 
 @blueprint.post("/lag/stop")
 @public
+@csrf_exempt(HARNESS_ONLY)
 async def lag_stop() -> Reply:
     await instruments().lag.stop()
     return {"pid": os.getpid()}, 200

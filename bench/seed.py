@@ -116,7 +116,11 @@ async def enrol_phones(
     async def enrol(http: aiohttp.ClientSession, user_id: int) -> tuple[int, int]:
         enrollment = Enrollment(created_at=now, expires_at=now + ENROLLMENT_TTL)
         token = registration_token(settings, user_id, enrollment)
-        async with http.post(f"{emulator_api}/devices", json={"token": token}) as resp:
+        async with http.post(
+            f"{emulator_api}/devices",
+            json={"token": token},
+            headers={"X-Authy-API-Key": settings.authy_api_key},
+        ) as resp:
             body = await resp.json(content_type=None)
             if resp.status != 201:
                 raise RuntimeError(f"enrolment of user {user_id} failed: {resp.status} {body}")

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from quart import Quart, Response, current_app, g, render_template, request
+from quart import Quart, Response, abort, current_app, g, render_template, request, session
 from quart_auth import QuartAuth
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from push2fa import accounts, services
 from push2fa.assets import content_security_policy, init_assets
 from push2fa.config import Settings, load_settings
+from push2fa.domain import csrf
+from push2fa.domain.inputs import MAX_ROW_ID
 from push2fa.forms import csrf_token
 from push2fa.limits import init_limits
 from push2fa.logs import configure_logging
 from push2fa.sockets import make_authorizer
+from push2fa.twofa.flow import SESSION_KEY
 from push2fa.workers import run_forever
 
 log = logging.getLogger("push2fa.request")
@@ -36,6 +40,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
         static_folder="static",
     )
     _configure(app, settings)
+    app.asgi_app = HostGuard(app.asgi_app)  # type: ignore[method-assign]
+    app.url_map.converters["int"] = RowIdConverter
+    _guard_static_files(app)
+    app.before_request(_drop_malformed_session)
     QuartAuth(app)
     init_assets(app)
     app.add_template_global(csrf_token, "csrf_token")
@@ -48,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     svc.realtime.set_authorizer(make_authorizer(app))
     svc.background.append(run_forever)
     accounts.init_app(app)
+    csrf.init_app(app)
     init_limits(app, settings)
     _register_blueprints(app)
     _register_error_handlers(app)
@@ -95,6 +104,106 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(account_bp)
 
 
+class HostGuard:
+    """Refuse a request whose Host (or X-Forwarded-Host, once the proxy middleware has put
+    it there) is no host name at all, such as ".": Quart builds its URL adapter from it
+    before any error handler is in place, so werkzeug's BadHost would become a 500."""
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and not _is_host_name(_host_of(scope)):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"Bad Request: invalid Host"})
+            return
+        await self.inner(scope, receive, send)
+
+
+def _host_of(scope: Any) -> str:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"host":
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _is_host_name(host: str) -> bool:
+    """What werkzeug's Map.bind accepts: a name that encodes as IDNA, with any port."""
+    name = host.lower().partition(":")[0]
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in a route: ASCII digits (`\\d` also matches "²", which int() refuses)
+    and no larger than an id column holds, so an oversized id is a 404, not a database
+    error."""
+
+    regex = r"[0-9]+"
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def _guard_static_files(app: Quart) -> None:
+    """A file name the file system refuses (too long, NUL byte) is a missing file, not an
+    error: wrap the static view once so every such name is a 404."""
+    serve = app.send_static_file
+
+    async def static(filename: str) -> Response:
+        try:
+            return await serve(filename)
+        except (OSError, ValueError):
+            abort(404)
+
+    app.view_functions["static"] = static
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 256
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _are_flashes(value: object) -> bool:
+    """A list of (category, message) pairs, as quart.flash writes it."""
+    return isinstance(value, list) and all(
+        isinstance(item, list | tuple) and len(item) == 2 and all(isinstance(x, str) for x in item)
+        for item in value
+    )
+
+
+# What the app itself writes to the session, by key. The cookie is signed, but a value of
+# another shape (an older release, a test's own cookie) must mean "no session", not a
+# TypeError deep inside a view or a template.
+SESSION_SHAPES: dict[str, Callable[[object], bool]] = {
+    SESSION_KEY: _is_text,
+    "fresh_2fa_at": _is_time,
+    "csrf": _is_text,
+    "_flashes": _are_flashes,
+}
+
+
+async def _drop_malformed_session() -> None:
+    for key, valid in SESSION_SHAPES.items():
+        if key in session and not valid(session[key]):
+            log.info("session with a malformed %r dropped", key)
+            session.clear()
+            return
+
+
 ERROR_TITLES = {
     400: "Bad request",
     403: "Forbidden",
@@ -115,6 +224,11 @@ def _register_error_handlers(app: Quart) -> None:
             if name.lower() != "content-type":  # keeps Retry-After, Allow, ...
                 response.headers[name] = value
         return response
+
+    @app.errorhandler(UnicodeError)
+    async def undecodable(error: UnicodeError) -> tuple[str, int]:
+        """Text that is not what it claims (a header, a query) is the client's error."""
+        return await _error_page(400, "The request could not be decoded."), 400
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> tuple[str, int]:

@@ -7,12 +7,14 @@ every event carries them the same way. Details must never contain secrets.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from quart import has_request_context, request
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa.models import AuditEvent
+from push2fa.models import AuditEvent, utcnow
 
 log = logging.getLogger("push2fa.audit")
 
@@ -46,3 +48,15 @@ def record(
         " ".join(f"{k}={v}" for k, v in details.items()),
     )
     return row
+
+
+async def prune(session: AsyncSession, retention_days: int) -> int:
+    """Delete events older than the retention period; returns how many. The history is
+    kept long enough to investigate, not for ever (PUSH2FA_AUDIT_RETENTION_DAYS)."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    result = await session.execute(delete(AuditEvent).where(AuditEvent.created_at < cutoff))
+    await session.commit()
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        log.info("pruned %s audit events older than %s days", count, retention_days)
+    return count

@@ -1,6 +1,7 @@
 """The login-challenge state machine: the ONLY code that changes a challenge's status.
 
     pending ──► approved ──► consumed
+       ├──────────────────────► consumed   (answered in the browser with a code)
        ├──────► denied
        ├──────► expired
        └──────► cancelled
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +37,18 @@ FINAL = {S.DENIED, S.EXPIRED, S.CANCELLED, S.CONSUMED}
 # challenge's own expiry passes meanwhile (the approval landed just in time).
 COMPLETE_GRACE = timedelta(seconds=30)
 POLL_BACKOFF_MAX = timedelta(seconds=30)
+
+
+# Told, after commit and publish, about the challenges a transition ended and how: the one
+# place that sees every final transition (e.g. to take the push off the phone). Per realtime
+# server, i.e. per app; a listener must not raise and must not hold the caller up.
+EndListener = Callable[[Sequence[LoginChallenge], S, str], Awaitable[None]]
+_end_listeners: weakref.WeakKeyDictionary[Realtime, EndListener] = weakref.WeakKeyDictionary()
+
+
+def on_end(realtime: Realtime, listener: EndListener) -> None:
+    """Call ``listener(challenges, new_status, by)`` after every transition out of pending."""
+    _end_listeners[realtime] = listener
 
 
 @dataclass(frozen=True)
@@ -122,14 +136,18 @@ async def _transition(
     *,
     by: str,
     reason: str | None = None,
+    also: Callable[[], Awaitable[bool]] | None = None,
 ) -> list[LoginChallenge]:
     """Move every challenge matching `condition` from `from_status` to `to_status` in one
-    conditional UPDATE; publish and return the ones this call won."""
+    conditional UPDATE; publish and return the ones this call won.
+
+    `also` runs in the same transaction after the UPDATE won; if it returns False, both
+    are rolled back (a code is spent only together with the login it makes)."""
     now = utcnow()
     values: dict[str, Any] = {"status": to_status.value}
     if to_status == S.CONSUMED:
         values["consumed_at"] = now
-    else:
+    if to_status != S.CONSUMED or from_status == S.PENDING:
         values.update(decided_at=now, decided_by=by, reason=reason)
     # RETURNING the whole row: the winners come back already updated, with no second
     # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
@@ -144,7 +162,19 @@ async def _transition(
     if not won:
         await db.commit()  # ends the no-op transaction without expiring loaded objects
         return []
+    if also is not None and not await also():
+        await db.rollback()
+        return []
     for challenge in won:
+        if to_status == S.CONSUMED and from_status == S.PENDING:
+            audit.record(
+                db,
+                f"push.{S.APPROVED.value}",
+                challenge.user_id,
+                origin=(challenge.ip, challenge.user_agent),
+                challenge=challenge.public_id[:8],
+                by=by,
+            )
         audit.record(
             db,
             f"push.{to_status.value}",
@@ -157,6 +187,9 @@ async def _transition(
     await db.commit()
     for challenge in won:
         await realtime.publish_challenge(challenge.public_id, event_payload(challenge))
+    listener = _end_listeners.get(realtime)
+    if listener is not None and from_status == S.PENDING:
+        await listener(won, to_status, by)
     return won
 
 
@@ -216,6 +249,28 @@ async def consume(
         or_(LoginChallenge.expires_at > now, LoginChallenge.decided_at > now - COMPLETE_GRACE),
     )
     won = await _transition(db, realtime, condition, S.APPROVED, S.CONSUMED, by="browser")
+    return won[0] if won else None
+
+
+async def answer_with_code(
+    db: AsyncSession,
+    realtime: Realtime,
+    public_id: str,
+    user_id: int,
+    *,
+    by: str,
+    spend: Callable[[], Awaitable[bool]] | None = None,
+) -> LoginChallenge | None:
+    """pending → consumed in one step, for an answer given in the bound browser itself (a
+    recovery code or an app code): decided and used at once, so no "approved" event ever
+    asks the waiting page to complete it a second time. `spend` (using up the code) happens
+    in the same transaction: both or neither."""
+    condition = and_(
+        LoginChallenge.public_id == public_id,
+        LoginChallenge.user_id == user_id,
+        LoginChallenge.expires_at > utcnow(),
+    )
+    won = await _transition(db, realtime, condition, S.PENDING, S.CONSUMED, by=by, also=spend)
     return won[0] if won else None
 
 

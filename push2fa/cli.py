@@ -1,4 +1,5 @@
-"""The `push2fa` command: database migrations, the server, and the standalone emulator."""
+"""The `push2fa` command: database migrations, the server, and the push service on its own
+(`push2fa emulator`, named for its past)."""
 
 from __future__ import annotations
 
@@ -76,12 +77,22 @@ def _hypercorn_config(bind: list[str] | None, workers: int | None) -> Config:
     return config
 
 
+def _refuse_public_development(settings: Settings, binds: list[str]) -> None:
+    from push2fa.domain.exposure import check_development_binds
+
+    try:
+        check_development_binds(settings.env, binds)
+    except ConfigError as exc:
+        sys.exit(f"push2fa: configuration error: {exc}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from push2fa.server import run
 
     settings = _settings()
     configure_logging(settings.log_level)
     config = _hypercorn_config(args.bind, args.workers)
+    _refuse_public_development(settings, list(config.bind))
     if settings.ngrok:
         from push2fa.tunnel import TunnelError, open_tunnel
 
@@ -100,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info("push2fa at %s (push service: %s)", settings.public_url, settings.push_service)
     log.info("Authy OneTouch callback URL: %s  (method POST or GET)", settings.webhook_url)
     if settings.emulator_in_process:
-        log.info("built-in Authy emulator: phone page at %s/_emulator/phone", settings.public_url)
+        log.info("built-in push service: phone page at %s/_emulator/phone", settings.public_url)
     if settings.redis_url:
         log.info("Socket.IO fan-out over Redis; transports: %s", settings.socket_transports)
     return run(config)
@@ -109,35 +120,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_emulator(args: argparse.Namespace) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
+    from hypercorn.middleware import ProxyFixMiddleware
 
     from push2fa.emulation import emulator_settings
     from push2fa.pushservice import create_emulator_app
-    from push2fa.pushservice.shared_store import RedisStore
 
     settings = _settings()
     configure_logging(settings.log_level)
-    emulated = emulator_settings(settings, callback_url=args.callback_url)
-    store = None
-    if settings.emulator_store_url:
-        store = RedisStore.from_url(settings.emulator_store_url, emulated.app_id)
-    app = create_emulator_app(emulated, store)
     config = Config()
     config.bind = args.bind or [f"{args.host}:{args.port}"]
+    config.accesslog = None  # request lines carry tokens in paths and query strings
+    config.errorlog = logging.getLogger("hypercorn.error")
+    _refuse_public_development(settings, list(config.bind))
+    asyncio.run(migrate(settings.database_url))
+    app = create_emulator_app(emulator_settings(settings, callback_url=args.callback_url))
+    if settings.trusted_proxies:
+        app = ProxyFixMiddleware(app, mode="legacy", trusted_hops=settings.trusted_proxies)  # type: ignore[arg-type, assignment]
     log.info(
-        "Authy emulator at %s under /_emulator (callbacks to %s)",
+        "push service at %s under /_emulator (callbacks to %s; data in the app's database)",
         ", ".join(config.bind),
         args.callback_url or settings.webhook_url,
     )
-
-    async def serve_then_close() -> None:
-        try:
-            await serve(app, config)  # type: ignore[arg-type]
-        finally:
-            if store is not None:
-                await store.aclose()
-
-    log.info("emulator state: %s", "Redis" if store is not None else "in memory")
-    asyncio.run(serve_then_close())
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
     return 0
 
 
@@ -156,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int)
     serve.set_defaults(func=cmd_serve)
 
-    emu = sub.add_parser("emulator", help="run the Authy emulator as its own server")
+    emu = sub.add_parser("emulator", help="run the push service as its own server")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=5001)
     emu.add_argument("--bind", action="append", help="host:port or fd://N (repeatable)")

@@ -152,6 +152,14 @@ SETTINGS: tuple[Setting, ...] = (
         "against it, and cookies are `Secure` when it is https.",
     ),
     Setting(
+        "PUSH2FA_ALLOW_HTTP_PUBLIC_URL",
+        "allow_http_public_url",
+        "0",
+        _parse_bool,
+        "Set to 1 to let `PUSH2FA_ENV=production` run on an `http://` public URL (cookies "
+        "and the webhook then travel in clear text). Off: production requires https.",
+    ),
+    Setting(
         "PUSH2FA_TRUSTED_PROXIES",
         "trusted_proxies",
         "0",
@@ -260,23 +268,26 @@ SETTINGS: tuple[Setting, ...] = (
         "push_budget",
         "5",
         _int_range(1, 50),
-        "Unanswered or denied pushes allowed per account within the budget window since the "
-        "last successful login; beyond it, pushes back off exponentially.",
+        "Pushes allowed per account since its last successful login. When they are spent no "
+        "push is sent, whatever the time, until the user logs in with a recovery or app code "
+        "or confirms by an e-mail link.",
     ),
     Setting(
         "PUSH2FA_PUSH_BUDGET_WINDOW",
         "push_budget_window",
         "900",
         _int_range(60, 86400),
-        "The push budget's window, in seconds.",
+        "How long after a denied push a login counts as risky for number matching, in "
+        "seconds (the push budget itself does not refill with time).",
     ),
     Setting(
         "PUSH2FA_MAX_FAILED_ATTEMPTS",
         "max_failed_attempts",
         "100",
         _int_range(3, 100),
-        "Consecutive failures (password, denial, wrong number or code) that lock the second "
-        "factor until a password reset (NIST: at most 100).",
+        "Consecutive second-factor failures (denied push, wrong number or code; never a wrong "
+        "password) that stop pushes and app codes until a recovery-code login or a password "
+        "reset (NIST: at most 100).",
     ),
     Setting(
         "PUSH2FA_REPORT_BLOCK_MINUTES",
@@ -321,6 +332,23 @@ SETTINGS: tuple[Setting, ...] = (
         "A login without “remember me” ends this many hours after it began, active or not.",
     ),
     Setting(
+        "PUSH2FA_MAIL_PER_ADDRESS_PER_HOUR",
+        "mail_per_address_per_hour",
+        "5",
+        _int_range(1, 100),
+        "Most mails (password reset, registration notice, alerts) sent to one address in an "
+        "hour; beyond it they are dropped and logged, so nobody can use the site to flood "
+        "an inbox.",
+    ),
+    Setting(
+        "PUSH2FA_AUDIT_RETENTION_DAYS",
+        "audit_retention_days",
+        "365",
+        _int_range(1, 3650),
+        "Days the security history (audit log) is kept; older events are deleted by the "
+        "background worker.",
+    ),
+    Setting(
         "PUSH2FA_SMTP_HOST",
         "smtp_host",
         "",
@@ -361,13 +389,12 @@ SETTINGS: tuple[Setting, ...] = (
         "pinning across workers.",
     ),
     Setting(
-        "PUSH2FA_EMULATOR_STORE_URL",
-        "emulator_store_url",
-        "",
-        _redis_url,
-        "Where the emulator keeps its users, devices and requests. Empty: in memory (one "
-        "process, forgotten on restart). `redis://…`: kept across restarts and shared by "
-        "every emulator process.",
+        "PUSH2FA_ENROLMENT_TOKEN_MINUTES",
+        "enrolment_token_minutes",
+        "5",
+        _int_range(1, 60),
+        "Minutes a phone enrolment code (QR) stays valid at the built-in push service. Each "
+        "code enrols one phone only.",
     ),
     Setting(
         "PUSH2FA_NGROK",
@@ -388,6 +415,7 @@ class Settings:
     instance_path: str
     database_url: str
     public_url: str
+    allow_http_public_url: bool
     trusted_proxies: int
     bcrypt_rounds: int
     log_level: str
@@ -411,6 +439,8 @@ class Settings:
     remember_days: int
     session_idle_minutes: int
     session_max_hours: int
+    mail_per_address_per_hour: int
+    audit_retention_days: int
     smtp_host: str
     smtp_port: int
     smtp_username: str
@@ -419,7 +449,7 @@ class Settings:
     mail_from: str
     redis_url: str
     sticky_sessions: bool
-    emulator_store_url: str
+    enrolment_token_minutes: int
     ngrok: bool
     testing: bool = field(default=False)
 
@@ -522,6 +552,17 @@ def load_settings(
                 "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         values["secret_key"] = _development_secret(instance)
+    if (
+        values["env"] == "production"
+        and not values["public_url"].startswith("https://")
+        and not values["allow_http_public_url"]
+        and not values["ngrok"]  # the tunnel's https URL replaces it at start
+    ):
+        raise ConfigError(
+            "PUSH2FA_PUBLIC_URL: production needs an https:// URL (got "
+            f"{values['public_url']!r}); set PUSH2FA_ALLOW_HTTP_PUBLIC_URL=1 to run on http "
+            "anyway, e.g. behind a proxy that terminates TLS on this host"
+        )
     if not values["push_service"]:
         values["push_service"] = "authy" if values["authy_api_key"] else "emulator"
     if values["push_service"] == "authy" and not values["authy_api_key"]:

@@ -7,8 +7,9 @@ workers may write at once). PostgreSQL needs none of that and uses the same code
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, before SQLite does: it holds
+    password hashes and sessions. SQLite gives the -wal and -shm files the database
+    file's mode, so they are private too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> AsyncEngine:
     """An engine for `url`, with SQLite's folder created and its pragmas applied."""
     parsed = make_url(url)
@@ -40,7 +50,7 @@ def make_engine(url: str) -> AsyncEngine:
     kwargs: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(parsed.database))
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":

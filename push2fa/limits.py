@@ -1,5 +1,8 @@
 """Request rate limits: per IP on every form, and per account on the password step.
 
+Keys come from domain/limit_keys.py: the address the trusted proxies vouch for (the
+library's default would read the client's own X-Forwarded-For) and the resolved account.
+
 Backed by Redis when PUSH2FA_REDIS_URL is set (so every worker shares the counters),
 otherwise in memory. Every route states its limit or an explicit exemption; a policy test
 walks the URL map to keep it that way.
@@ -14,6 +17,7 @@ from quart_rate_limiter import RateLimit, RateLimiter, rate_exempt, rate_limit
 from quart_rate_limiter.store import MemoryStore, RateLimiterStoreABC
 
 from push2fa.config import Settings
+from push2fa.domain.limit_keys import account_key, client_key
 
 __all__ = ["init_limits", "per_ip_and_account", "posts_only", "rate_exempt", "rate_limit"]
 
@@ -22,12 +26,6 @@ MINUTE = timedelta(minutes=1)
 
 async def _is_get() -> bool:
     return request.method in {"GET", "HEAD", "OPTIONS"}
-
-
-async def _account_key() -> str:
-    form = await request.form
-    login = (form.get("login") or form.get("email") or "").strip().lower()[:254]
-    return f"account:{login}"
 
 
 def posts_only(count: int, period: timedelta = MINUTE) -> RateLimit:
@@ -39,7 +37,7 @@ def per_ip_and_account(ip_count: int, account_count: int) -> list[RateLimit]:
     """Password guessing is throttled per address and per targeted account."""
     return [
         posts_only(ip_count),
-        RateLimit(account_count, MINUTE, key_function=_account_key, skip_function=_is_get),
+        RateLimit(account_count, MINUTE, key_function=account_key, skip_function=_is_get),
     ]
 
 
@@ -52,4 +50,6 @@ def _store(settings: Settings) -> RateLimiterStoreABC:
 
 
 def init_limits(app: Quart, settings: Settings) -> RateLimiter:
-    return RateLimiter(app, store=_store(settings), enabled=settings.rate_limits)
+    return RateLimiter(
+        app, key_function=client_key, store=_store(settings), enabled=settings.rate_limits
+    )

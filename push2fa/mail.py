@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from quart import current_app, has_app_context
+
 from push2fa.config import Settings
+from push2fa.domain import mail_budget
 
 log = logging.getLogger("push2fa.mail")
 
@@ -49,8 +52,27 @@ def _write_outbox(settings: Settings, message: EmailMessage) -> Path:
     return path
 
 
+async def _within_hourly_limit(settings: Settings, to: str) -> bool:
+    """Claim a slot of the address's hourly mail budget, when sent from inside the app
+    (background tasks keep its context); a script without the app has no database."""
+    if not has_app_context() or "push2fa" not in current_app.extensions:
+        return True
+    async with current_app.extensions["push2fa"].db.session() as db:
+        return await mail_budget.claim(
+            db, settings.secret_key, to, settings.mail_per_address_per_hour
+        )
+
+
 async def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
-    """Deliver a plain-text mail; failures are logged, never shown to the requester."""
+    """Deliver a plain-text mail; failures are logged, never shown to the requester.
+    Beyond PUSH2FA_MAIL_PER_ADDRESS_PER_HOUR mails to one address, it is dropped."""
+    if not await _within_hourly_limit(settings, to):
+        log.warning(
+            "mail not sent: over %s to one address this hour (subject=%r)",
+            settings.mail_per_address_per_hour,
+            subject,
+        )
+        return
     try:
         # Building fails (ValueError) on a header with a line break: never inject headers.
         message = build_message(settings, to, subject, body)

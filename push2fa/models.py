@@ -76,6 +76,8 @@ class User(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     second_factor_locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     push_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Pushes sent since the last successful login: the push budget (domain/push_budget.py).
+    pushes_since_login: Mapped[int] = mapped_column(Integer, default=0)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -233,6 +235,17 @@ class UsedToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class MailSent(Base):
+    """One mail sent to an address, by a keyed hash of the address (never the address):
+    what the per-address hourly mail limit counts. Rows older than the hour are pruned."""
+
+    __tablename__ = "mail_sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_key: Mapped[str] = mapped_column(String(64), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 __all__ = [
     "AuditEvent",
     "Base",
@@ -240,6 +253,7 @@ __all__ = [
     "ChallengeStatus",
     "Enrollment",
     "LoginChallenge",
+    "MailSent",
     "RecoveryCode",
     "TrustedDevice",
     "UsedToken",

@@ -1,26 +1,25 @@
-"""Defences against push fatigue and guessing: the push budget, consecutive-failure lock,
-and "this wasn't me".
+"""Defences against push fatigue and guessing: the consecutive-failure lock and "this
+wasn't me" (the push budget itself is push2fa/domain/push_budget.py).
 
-NIST SP 800-63B-4: a push verifier limits the pushes sent since the last success, and a
-verifier throttles consecutive failures (at most 100). An attacker who has the password
-therefore gets a handful of pushes, ever slower, and then none.
+NIST SP 800-63B-4: a verifier throttles consecutive failures of the second factor (at most
+100). Only second-factor failures count (denied pushes, wrong numbers, wrong codes): a
+wrong password proves nothing about the phone, and counting it would let anyone who knows
+a username lock its owner out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa import audit, challenges, mail
 from push2fa.config import Settings
-from push2fa.domain import sessions
+from push2fa.domain import push_budget, sessions
 from push2fa.models import (
-    AuditEvent,
     ChallengeStatus,
     LoginChallenge,
     User,
@@ -30,71 +29,6 @@ from push2fa.realtime import Realtime
 from push2fa.twofa import trusted
 
 log = logging.getLogger("push2fa.protection")
-
-BACKOFF_BASE = timedelta(minutes=1)
-BACKOFF_MAX = timedelta(hours=1)
-UNANSWERED = (
-    ChallengeStatus.PENDING.value,
-    ChallengeStatus.DENIED.value,
-    ChallengeStatus.EXPIRED.value,
-    ChallengeStatus.CANCELLED.value,
-)
-
-
-@dataclass(frozen=True)
-class PushVerdict:
-    """Whether a push may be sent now, and if not, from when and why."""
-
-    allowed: bool
-    reason: str = ""
-    retry_at: datetime | None = None
-
-
-async def last_success(db: AsyncSession, user_id: int) -> datetime | None:
-    return (
-        await db.execute(
-            select(func.max(AuditEvent.created_at)).where(
-                AuditEvent.user_id == user_id, AuditEvent.event == "login.succeeded"
-            )
-        )
-    ).scalar_one_or_none()
-
-
-async def push_verdict(db: AsyncSession, settings: Settings, user: User) -> PushVerdict:
-    """May another push go to `user`'s phone now?"""
-    now = utcnow()
-    if user.second_factor_locked_at is not None:
-        return PushVerdict(False, "locked")
-    if user.push_blocked_until is not None and user.push_blocked_until > now:
-        return PushVerdict(False, "reported", user.push_blocked_until)
-    since = now - timedelta(seconds=settings.push_budget_window)
-    success = await last_success(db, user.id)
-    if success is not None and success > since:
-        since = success
-    rows = (
-        (
-            await db.execute(
-                select(LoginChallenge.created_at)
-                .where(
-                    LoginChallenge.user_id == user.id,
-                    LoginChallenge.created_at > since,
-                    LoginChallenge.status.in_(UNANSWERED),
-                    LoginChallenge.reason.is_distinct_from("push_failed"),
-                )
-                .order_by(LoginChallenge.created_at.desc())
-            )
-        )
-        .scalars()
-        .all()
-    )
-    excess = len(rows) - settings.push_budget
-    if excess < 0:
-        return PushVerdict(True)
-    wait = min(BACKOFF_BASE * (2**excess), BACKOFF_MAX)
-    retry_at = rows[0] + wait
-    if retry_at <= now:
-        return PushVerdict(True)
-    return PushVerdict(False, "budget", retry_at)
 
 
 async def record_failure(
@@ -129,10 +63,12 @@ async def record_failure(
                 user.email,
                 "Two-factor login locked on your push2fa account",
                 f"Hello {user.username},\n\nAfter {settings.max_failed_attempts} failed "
-                "attempts in a row (wrong passwords, denied pushes or wrong codes), "
-                "two-factor login for your account is locked. If this was not you, "
-                "someone knows or is guessing your password.\n\nTo unlock it, reset your "
-                f"password: {settings.public_url}/auth/reset\n",
+                "second-factor attempts in a row (denied pushes, wrong numbers or wrong "
+                "codes), two-factor login for your account is locked: no more pushes or app "
+                "codes are accepted. If this "
+                "was not you, someone knows your password: change it.\n\nTo get back in, "
+                "log in with a recovery code, or reset your password: "
+                f"{settings.public_url}/auth/reset\n",
             )
         if realtime is not None:
             await end_pending_pushes(db, realtime, user_id, reason="locked")
@@ -150,7 +86,14 @@ def _notify(settings: Settings, to: str, subject: str, body: str) -> None:
 
 
 async def record_success(db: AsyncSession, user_id: int) -> None:
-    await db.execute(update(User).where(User.id == user_id).values(failed_attempts=0))
+    """A login with a second factor: the failure count, the lock (only a recovery code can
+    log in while locked) and the push budget all start over. Caller commits."""
+    await db.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(failed_attempts=0, second_factor_locked_at=None)
+    )
+    await push_budget.start_over(db, user_id)
 
 
 async def end_pending_pushes(

@@ -327,7 +327,21 @@ class Realtime:
     def set_authorizer(self, authorizer: Authorizer) -> None:
         self._authorize = authorizer
 
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+    def _sent_by_client(self, sid: str, event: str) -> bool:
+        """python-socketio dispatches a client's event by its name, so a client that sends
+        an event called "connect" or "disconnect" would run these handlers again with its
+        own data (say, another cookie header, to join that session's rooms). The server's
+        own calls come while the socket is still connecting or already disconnecting,
+        when the manager does not count it as connected; a connected socket's call is
+        the client's, and is ignored."""
+        if not self.server.manager.is_connected(sid, "/"):
+            return False
+        log.warning("ignored a client event named %r from socket %s", event, sid)
+        return True
+
+    async def _on_connect(self, sid: str, environ: Any, auth: Any = None) -> bool | None:
+        if self._sent_by_client(sid, "connect"):
+            return None
         if self._authorize is None:
             return False
         try:
@@ -348,6 +362,8 @@ class Realtime:
         return True
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        if self._sent_by_client(sid, "disconnect"):
+            return
         self._sent.pop(sid, None)
 
     async def publish_challenge(self, public_id: str, data: Mapping[str, Any]) -> None:

@@ -26,11 +26,11 @@ from typing import Any, cast
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.utils import wrap_app
 from quart import Quart
 
 from push2fa import realtime, services
+from push2fa.urls import TrustedProxies
 
 log = logging.getLogger("push2fa.server")
 
@@ -111,12 +111,7 @@ def build_asgi(app: Quart) -> ASGIApp:
 
         stack = PrefixDispatcher(stack, {EMULATOR_PREFIX: in_process_emulator(settings)})
     if settings.trusted_proxies:
-        stack = cast(
-            ASGIApp,
-            ProxyFixMiddleware(
-                cast(Any, stack), mode="legacy", trusted_hops=settings.trusted_proxies
-            ),
-        )
+        stack = cast(ASGIApp, TrustedProxies(stack, settings.trusted_proxies))
     return stack
 
 
@@ -165,11 +160,24 @@ async def _watch_shutdown_event(event: EventType, stop: asyncio.Event) -> None:
     stop.set()
 
 
+class _NotRunningOn(logging.Filter):
+    """Drops Hypercorn's "Running on ..." line: every worker would print the same one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Running on")
+
+
 def serve_worker(
-    config: Config, sockets: Sockets | None = None, shutdown_event: EventType | None = None
+    config: Config,
+    sockets: Sockets | None = None,
+    shutdown_event: EventType | None = None,
+    quiet: bool = False,
 ) -> None:
     """One worker process: build the app here (settings from the environment, as with
-    `hypercorn push2fa.asgi:app`) and serve it on the shared sockets."""
+    `hypercorn push2fa.asgi:app`) and serve it on the shared sockets. Only the first
+    worker says where it listens (``quiet`` for the others): they share the sockets."""
+    if quiet:
+        logging.getLogger("hypercorn.error").addFilter(_NotRunningOn())
     from push2fa import asgi
 
     asyncio.run(
@@ -194,10 +202,15 @@ def run(config: Config) -> int:
     sockets = config.create_sockets()
     shutdown = ctx.Event()
 
-    def spawn() -> BaseProcess:
+    def spawn(quiet: bool = True) -> BaseProcess:
         process = ctx.Process(
             target=serve_worker,
-            kwargs={"config": config, "sockets": sockets, "shutdown_event": shutdown},
+            kwargs={
+                "config": config,
+                "sockets": sockets,
+                "shutdown_event": shutdown,
+                "quiet": quiet,
+            },
         )
         process.start()
         return cast(BaseProcess, process)
@@ -205,7 +218,7 @@ def run(config: Config) -> int:
     def on_signal(*_: object) -> None:
         shutdown.set()
 
-    processes = [spawn() for _ in range(config.workers)]
+    processes = [spawn(quiet=index > 0) for index in range(config.workers)]
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     exitcode = 0

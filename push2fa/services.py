@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import aiohttp
 from quart import Quart, current_app
@@ -48,6 +48,7 @@ class Services:
     realtime: Realtime
     http: aiohttp.ClientSession | None = None
     authy: AuthyClient | None = None
+    withdrawer: Any = None  # domain.withdrawal.Withdrawer with push2fa's own push service
     background: list[BackgroundTask] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     draining: bool = False
@@ -81,6 +82,12 @@ class Services:
             self.http,
             timeout=self.settings.authy_timeout,
         )
+        if self.settings.uses_emulator:  # only push2fa's own push service can withdraw
+            from push2fa import challenges
+            from push2fa.domain.withdrawal import Withdrawer
+
+            self.withdrawer = Withdrawer(self.authy)
+            challenges.on_end(self.realtime, self.withdrawer.challenges_ended)
         self.realtime.start()
         for job in self.background:
             self.tasks.append(asyncio.create_task(_supervised(job, self), name=job.__name__))
@@ -109,6 +116,8 @@ class Services:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
         await self.realtime.close()
+        if self.withdrawer is not None:
+            await self.withdrawer.settle()
         if self.http is not None:
             await self.http.close()
         await self.db.dispose()

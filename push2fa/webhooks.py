@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, current_app, request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from push2fa import audit, challenges, services
 from push2fa.authy import signature
 from push2fa.authy.params import ParamsError, parse_query
+from push2fa.domain import write_budget
+from push2fa.domain.csrf import csrf_exempt
+from push2fa.domain.inputs import MAX_BIGINT, parse_id
 from push2fa.limits import rate_exempt
 from push2fa.models import ChallengeStatus, WebhookNonce, utcnow
 from push2fa.policy import public
@@ -66,7 +69,7 @@ async def _read_params() -> dict[str, Any] | bytes:
         raise Rejected(413, "body too large")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
         raise Rejected(400, "body is not JSON") from None
     if not isinstance(body, dict):
         raise Rejected(400, "body is not a JSON object")
@@ -79,16 +82,28 @@ def _fields(params: dict[str, Any] | bytes) -> tuple[int, str, ChallengeStatus, 
         data = parse_query(params) if isinstance(params, bytes) else params
     except ParamsError:
         raise Rejected(400, "malformed query") from None
-    raw_id, uuid, status = data.get("authy_id"), data.get("uuid"), data.get("status")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, int | str) or not str(raw_id).isdigit():
+    if not isinstance(data, dict):
+        raise Rejected(400, "body is not a JSON object")
+    authy_id = parse_id(data.get("authy_id"), maximum=MAX_BIGINT)
+    uuid, status = data.get("uuid"), data.get("status")
+    if authy_id is None:
         raise Rejected(400, "authy_id missing or not a number")
     if not isinstance(uuid, str) or not 0 < len(uuid) <= 64:
         raise Rejected(400, "uuid missing")
-    if status not in {ChallengeStatus.APPROVED.value, ChallengeStatus.DENIED.value}:
+    if not isinstance(status, str) or status not in _DECISIONS:
         raise Rejected(400, "status must be approved or denied")
-    transaction = (data.get("approval_request") or {}).get("transaction") or {}
+    return authy_id, uuid, ChallengeStatus(status), _reason(data)
+
+
+_DECISIONS = {ChallengeStatus.APPROVED.value, ChallengeStatus.DENIED.value}
+
+
+def _reason(data: dict[str, Any]) -> str | None:
+    """approval_request.transaction.reason, when every level has the expected shape."""
+    request_part = data.get("approval_request")
+    transaction = request_part.get("transaction") if isinstance(request_part, dict) else None
     reason = transaction.get("reason") if isinstance(transaction, dict) else None
-    return int(raw_id), uuid, ChallengeStatus(status), reason if isinstance(reason, str) else None
+    return reason if isinstance(reason, str) else None
 
 
 async def _remember_nonce(db: AsyncSession, nonce: str, sig: str) -> bool:
@@ -144,13 +159,16 @@ async def _handle() -> Reply:
 @blueprint.route("/authy", methods=["GET", "POST"])
 @public
 @rate_exempt  # signed by the push service, whose addresses are shared and unknown
+@csrf_exempt("signed by the push service (X-Authy-Signature); no browser session")
 async def authy_callback() -> Reply:
     try:
         return await _handle()
     except Rejected as rejected:
         ip = request.remote_addr or "-"
-        log.warning("webhook rejected (%s) from %s: %s", rejected.status, ip, rejected.reason)
-        async with services.current().db.session() as db:
-            audit.record(db, "webhook.rejected", None, reason=rejected.reason)
-            await db.commit()
+        # Anyone can send these: a few per source are written down, the rest only counted.
+        if write_budget.rejected_webhooks(current_app).allow(ip):
+            log.warning("webhook rejected (%s) from %s: %s", rejected.status, ip, rejected.reason)
+            async with services.current().db.session() as db:
+                audit.record(db, "webhook.rejected", None, reason=rejected.reason)
+                await db.commit()
         return {"status": "rejected", "reason": rejected.reason}, rejected.status

@@ -12,8 +12,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from push2fa import challenges, webhooks
+from push2fa import audit, challenges, webhooks
 from push2fa.authy.errors import AuthyError
+from push2fa.domain import mail_budget
 from push2fa.models import ChallengeStatus, Enrollment, LoginChallenge, utcnow
 from push2fa.services import Services
 from push2fa.twofa import enrollment as enrol
@@ -23,6 +24,8 @@ log = logging.getLogger("push2fa.workers")
 
 TICK_SECONDS = 0.5
 NONCE_PRUNE_EVERY = 60.0
+AUDIT_PRUNE_EVERY = 3600.0
+MAIL_PRUNE_EVERY = 600.0
 # How stale a waiting page may get when a broker message is lost, at worst.
 REDELIVERY_INTERVAL = 1.0
 REDELIVERY_BATCH = 500
@@ -140,6 +143,16 @@ async def prune_once(svc: Services) -> None:
         await webhooks.prune_nonces(db)
 
 
+async def prune_audit_once(svc: Services) -> None:
+    async with svc.db.session() as db:
+        await audit.prune(db, svc.settings.audit_retention_days)
+
+
+async def prune_mail_sends_once(svc: Services) -> None:
+    async with svc.db.session() as db:
+        await mail_budget.prune(db)
+
+
 # Each periodic step and how often it runs, in seconds.
 STEPS = (
     (sweep_once, TICK_SECONDS),
@@ -147,6 +160,8 @@ STEPS = (
     (watch_enrollments_once, TICK_SECONDS),
     (redeliver_once, REDELIVERY_INTERVAL),
     (prune_once, NONCE_PRUNE_EVERY),
+    (prune_audit_once, AUDIT_PRUNE_EVERY),
+    (prune_mail_sends_once, MAIL_PRUNE_EVERY),
 )
 
 

@@ -118,3 +118,85 @@ def test_ngrok_without_the_extra_says_how_to_install_it(tmp_path: Path):
     assert "ngrok extra" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "instance" / "push2fa.db").exists(), "nothing should be migrated"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--bind", "0.0.0.0:0"),
+        ("serve", "--bind", "127.0.0.1:0", "--bind", "[::]:0"),
+        ("emulator", "--host", "0.0.0.0", "--port", "0"),
+    ],
+    ids=["serve-all-interfaces", "serve-one-public-bind", "push-service-all-interfaces"],
+)
+def test_development_configuration_on_a_public_address_is_refused(tmp_path: Path, args):
+    """An attacker on the network must never meet the development door (derived keys, the
+    control API): start-up stops before anything listens, naming the setting to change."""
+    result = run(tmp_path, *args)
+
+    assert result.returncode != 0
+    assert "PUSH2FA_ENV" in result.stderr
+    assert "0.0.0.0" in result.stderr or "[::]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "instance" / "push2fa.db").exists(), "nothing should be migrated"
+
+
+def _serve_until_running(tmp_path: Path, *args: str, **env: str) -> str:
+    """Start `push2fa` with ``args``, wait until it listens, stop it; its output."""
+    import signal
+    import time
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PUSH2FA_", "AUTHY_"))}
+    environ |= {"PUSH2FA_INSTANCE_PATH": str(tmp_path / "instance"), **env}
+    log = tmp_path / "out.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(PUSH2FA), *args], cwd=tmp_path, env=environ, stdout=out, stderr=out
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "Running on" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(3)  # time for a second worker to say it too
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+    return log.read_text()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_says_each_start_up_line_once(tmp_path: Path, workers: int):
+    import asyncio
+
+    from tests.services import redis_url
+
+    url = asyncio.run(redis_url())  # skips (or fails when services are required) without
+    output = _serve_until_running(
+        tmp_path,
+        "serve",
+        "--bind",
+        f"127.0.0.1:{_free_port()}",
+        "--workers",
+        str(workers),
+        PUSH2FA_REDIS_URL=url,
+    )
+
+    assert output.count("Running on") == 1, output
+    assert "WARNING" not in output and "Traceback" not in output, output
+    assert output.count("push2fa at ") == 1, output
+
+
+def test_the_push_service_says_each_start_up_line_once(tmp_path: Path):
+    output = _serve_until_running(tmp_path, "emulator", "--port", str(_free_port()))
+
+    assert output.count("Running on") == 1, output
+    assert output.count("push service at") == 1, output
+    assert "WARNING" not in output and "Traceback" not in output, output

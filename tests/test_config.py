@@ -109,6 +109,7 @@ def test_valid_values_are_normalised(
 ):
     environ[name] = value
     environ.setdefault("PUSH2FA_SECRET_KEY", SECRET)
+    environ.setdefault("PUSH2FA_PUBLIC_URL", "https://push.example.org")
 
     assert getattr(load_settings(environ), attr) == expected
 
@@ -131,6 +132,7 @@ def test_production_without_secret_key_refuses_to_start(environ: dict[str, str])
 
 def test_production_with_secret_key_starts(environ: dict[str, str]):
     environ |= {"PUSH2FA_ENV": "production", "PUSH2FA_SECRET_KEY": SECRET}
+    environ["PUSH2FA_PUBLIC_URL"] = "https://push.example.org"
 
     settings = load_settings(environ)
 
@@ -207,3 +209,25 @@ def test_readme_settings_table_lists_every_setting():
     rows = set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|", readme, re.M))
     missing = [s.env for s in SETTINGS if s.env not in rows]
     assert missing == [], f"the README's settings table lacks {missing}"
+
+
+def test_production_refuses_an_http_public_url_naming_the_setting(environ: dict[str, str]):
+    environ |= {"PUSH2FA_ENV": "production", "PUSH2FA_SECRET_KEY": SECRET}
+    environ["PUSH2FA_PUBLIC_URL"] = "http://push.example.org"
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(environ)
+
+    assert "PUSH2FA_PUBLIC_URL" in str(raised.value)
+    assert "PUSH2FA_ALLOW_HTTP_PUBLIC_URL" in str(raised.value)
+
+
+def test_production_runs_on_http_when_explicitly_allowed(environ: dict[str, str]):
+    environ |= {"PUSH2FA_ENV": "production", "PUSH2FA_SECRET_KEY": SECRET}
+    environ |= {"PUSH2FA_PUBLIC_URL": "http://10.0.0.5:5000", "PUSH2FA_ALLOW_HTTP_PUBLIC_URL": "1"}
+
+    assert load_settings(environ).public_url == "http://10.0.0.5:5000"
+
+
+def test_development_runs_on_http(environ: dict[str, str]):
+    assert load_settings(environ).public_url.startswith("http://")

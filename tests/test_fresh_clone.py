@@ -1,6 +1,8 @@
-"""A clean clone installs with `make install` and serves the site, vendor assets included.
+"""A clean clone installs with `make install` and serves the site, vendor assets included,
+and its test suite runs from the clone alone.
 
-This is what a new user does: no .venv, node_modules or instance/ to lean on. It takes
+This is what a new user does: no .venv, node_modules or instance/ to lean on, and nothing
+beside the clone (no `shared/` folder above it, as the development checkout has). It takes
 minutes (pip and npm use their caches), so it is marked slow; CI runs it.
 """
 
@@ -12,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -47,6 +50,8 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if shutil.which("git") is None or shutil.which("make") is None:
         pytest.fail("the fresh-clone check needs git and make")
     target = tmp_path_factory.mktemp("fresh") / "push2fa"
+    beside = [parent / "shared" for parent in target.parents if (parent / "shared").exists()]
+    assert not beside, f"the clone must have nothing beside it, found {beside}"
     subprocess.run(
         ["git", "clone", "--quiet", str(PROJECT_ROOT), str(target)], check=True, timeout=120
     )
@@ -115,8 +120,8 @@ async def wait_until_healthy(base_url: str, process: subprocess.Popen[bytes], lo
 def test_make_install_copies_the_vendor_assets(clone: Path):
     vendor = clone / "push2fa" / "static" / "vendor"
 
-    # Besides the assets, only make's hidden stamp (npm ci re-runs when package-lock.json changes).
-    assert sorted(p.name for p in vendor.iterdir() if not p.name.startswith(".")) == [
+    assert sorted(p.name for p in vendor.iterdir()) == [
+        ".installed",  # the stamp: `make run` re-runs npm only when package-lock.json changes
         "bootstrap.bundle.min.js",
         "bootstrap.min.css",
         "socket.io.min.js",
@@ -142,3 +147,31 @@ async def test_fresh_clone_serves_the_login_page_with_local_assets(served: str):
             async with http.get(f"{served}{url}") as response:
                 assert response.status == 200, url
                 assert len(await response.read()) > 0, url
+
+
+def test_the_suite_runs_from_the_clone_alone(clone: Path):
+    """Collect every test and run those that read data files, with the clone first on the
+    path and no `shared/` anywhere above it: the project carries all its tests need."""
+    assert not [p for p in clone.parents if (p / "shared").exists()]
+    env = clean_environ(PYTHONPATH=str(clone))
+    where = subprocess.run(
+        [sys.executable, "-c", "import push2fa; print(push2fa.__file__)"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.strip().startswith(str(clone)), "the checkout's code, not the clone's"
+    quick = ["tests/authy", "tests/test_docs.py", "tests/test_config.py"]
+    for args in (["--collect-only", "tests"], quick):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, f"{args}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"

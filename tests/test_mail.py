@@ -54,7 +54,7 @@ async def test_development_outbox_mail_is_also_logged(tmp_path: Path, caplog):
 
 async def test_production_outbox_mail_body_is_not_logged(tmp_path: Path, caplog):
     caplog.set_level(logging.INFO, logger="push2fa.mail")
-    settings = settings_for(tmp_path, env="production")
+    settings = settings_for(tmp_path, env="production", public_url="https://push.example.org")
 
     await send_mail(settings, "alice@example.com", "Hello", "secret link\n")
 

@@ -18,8 +18,12 @@ from quart_rate_limiter import (
 from werkzeug.routing import FloatConverter, IntegerConverter, Rule
 
 from push2fa.app import create_app
+from push2fa.domain import csrf
+from push2fa.forms import CSRF_ERROR
 from push2fa.policy import policy_of, public
 from push2fa.server import build_asgi
+from tests.conftest import get_csrf, login, register
+from tests.snapshots import changed_tables, snapshot
 
 POLICIES = {"public", "login"}
 STACK_MODULES = {"push2fa", "socketio", "engineio", "hypercorn"}
@@ -161,3 +165,129 @@ def test_a_route_without_rate_limit_is_reported(overrides: dict[str, Any]):
         return "no limit stated"
 
     assert routes_without_rate_policy(app) == ["/test-only/unlimited (unlimited)"]
+
+
+# --- CSRF: one hook for every state-changing route ------------------------------------------
+
+# Reviewed exemptions: each has a reason on the route and something else that protects it.
+CSRF_EXEMPT = {"webhooks.authy_callback"}
+
+
+def state_changing_routes(app: Quart) -> list[tuple[str, str, str]]:
+    """(endpoint, method, concrete URL) for every POST/PUT/PATCH/DELETE route."""
+    adapter = app.url_map.bind("localhost")
+    found = []
+    for rule in app.url_map.iter_rules():
+        methods = (rule.methods or set()) & csrf.STATE_CHANGING
+        if rule.endpoint == "static" or not methods:
+            continue
+        url = adapter.build(rule.endpoint, {arg: placeholder(rule, arg) for arg in rule.arguments})
+        found.extend((rule.endpoint, method, url) for method in sorted(methods))
+    return sorted(found)
+
+
+def csrf_exemptions(app: Quart) -> dict[str, str | None]:
+    return {
+        rule.endpoint: csrf.exemption_of(app.view_functions[rule.endpoint])
+        for rule in app.url_map.iter_rules()
+        if getattr(app.view_functions[rule.endpoint], csrf.EXEMPT_ATTR, None) is not None
+    }
+
+
+async def routes_without_csrf(app: Quart, client: Any) -> list[str]:
+    """State-changing routes that accept a request without a CSRF token from `client`
+    (logged in, so that no login redirect answers first) and are not exempt with a reason."""
+    exempt = csrf_exemptions(app)
+    offenders = []
+    for endpoint, method, url in state_changing_routes(app):
+        if endpoint in exempt and exempt[endpoint]:
+            continue
+        response = await client.open(url, method=method, form={"about_me": "x"})
+        body = await response.get_data(as_text=True)
+        if response.status_code != 400 or CSRF_ERROR not in body:
+            offenders.append(f"{method} {url} ({endpoint}): {response.status_code}")
+    return offenders
+
+
+@pytest.fixture
+async def alice_client(app: Quart) -> Any:
+    client = app.test_client()
+    await register(client, "alice")
+    response = await login(client, "alice")
+    assert response.status_code == 302
+    return client
+
+
+async def test_every_state_changing_route_checks_csrf(app: Quart, alice_client: Any):
+    assert len(state_changing_routes(app)) > 10
+    assert await routes_without_csrf(app, alice_client) == []
+
+
+def test_csrf_exemptions_are_the_reviewed_ones_and_say_why(app: Quart):
+    exemptions = csrf_exemptions(app)
+
+    assert set(exemptions) == CSRF_EXEMPT
+    assert all(reason and reason.strip() for reason in exemptions.values())
+
+
+async def test_a_route_without_the_csrf_hook_is_reported(overrides: dict[str, Any]):
+    app = create_app(overrides)
+    app.before_request_funcs[None].remove(csrf.check_request)
+    async with app.test_app():
+        client = app.test_client()
+        await register(client, "alice")
+        await login(client, "alice")
+
+        offenders = await routes_without_csrf(app, client)
+
+    assert "POST /profile/edit (main.edit_profile): 302" in offenders
+
+
+def test_an_exemption_without_a_reason_is_refused():
+    with pytest.raises(ValueError, match="reason"):
+        csrf.csrf_exempt(" ")
+
+
+def test_a_new_exemption_is_reported(overrides: dict[str, Any]):
+    app = create_app(overrides)
+
+    @app.post("/test-only/unchecked")
+    @public
+    @csrf.csrf_exempt("a test route")
+    async def unchecked() -> str:
+        return "changed"
+
+    assert set(csrf_exemptions(app)) - CSRF_EXEMPT == {"unchecked"}
+
+
+@pytest.mark.parametrize("token", ["missing", "forged", "another session's"])
+async def test_posting_every_form_without_this_sessions_token_is_refused_and_changes_nothing(
+    app: Quart, alice_client: Any, token: str
+):
+    """The attack: a page on another site makes alice's browser post to every form, with
+    no token, a made-up one, or a real token of the attacker's own session."""
+    attacker = app.test_client()
+    await register(attacker, "mallory")
+    await login(attacker, "mallory")
+    tokens = {
+        "missing": None,
+        "forged": "IjAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OSI.forged",
+        "another session's": await get_csrf(attacker, "/profile/edit"),
+    }
+    engine = app.extensions["push2fa"].db.engine
+    before = await snapshot(engine, skip=frozenset({"users.last_seen"}))
+
+    refused = []
+    for endpoint, method, url in state_changing_routes(app):
+        if endpoint in CSRF_EXEMPT:
+            continue
+        form = {"about_me": "pwned", "password": "x" * 12, "action": "push", "code": "123456"}
+        if tokens[token] is not None:
+            form["csrf_token"] = tokens[token]
+        response = await alice_client.open(url, method=method, form=form)
+        refused.append((endpoint, method, response.status_code))
+
+    assert all(status == 400 for _, _, status in refused), refused
+    after = await snapshot(engine, skip=frozenset({"users.last_seen"}))
+    assert changed_tables(before, after) == []
+    assert "Hello, alice!" in await (await alice_client.get("/")).get_data(as_text=True)

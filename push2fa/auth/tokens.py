@@ -14,6 +14,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from push2fa.domain.inputs import parse_id
 from push2fa.models import UsedToken, User, utcnow
 
 RESET_MAX_AGE = timedelta(minutes=30)
@@ -39,8 +40,14 @@ async def read_reset_token(
     """The user and token id, if the token is genuine, fresh, unused and still current."""
     try:
         payload = _serializer(secret_key).loads(token, max_age=int(RESET_MAX_AGE.total_seconds()))
-        user_id, fingerprint, token_id = int(payload["u"]), str(payload["p"]), str(payload["j"])
+        user_id, fingerprint, token_id = (
+            parse_id(payload["u"]),
+            str(payload["p"]),
+            str(payload["j"]),
+        )
     except (BadData, KeyError, TypeError, ValueError):
+        return None
+    if user_id is None:  # signed, yet no id a row can have (an old or foreign format)
         return None
     user = await db.get(User, user_id)
     if user is None or not secrets.compare_digest(fingerprint, _fingerprint(user)):

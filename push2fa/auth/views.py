@@ -11,9 +11,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from push2fa import audit, mail, protection, services
 from push2fa.accounts import find_by_login, landing_page
 from push2fa.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
-from push2fa.auth.tokens import make_reset_token, read_reset_token, spend_token
+from push2fa.auth.tokens import read_reset_token, spend_token
 from push2fa.domain import sessions, stepup
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.domain.reset_request import send_reset_link
+from push2fa.forms import Form
 from push2fa.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
 from push2fa.models import User
 from push2fa.passwords import hash_password, verify_password
@@ -29,10 +30,7 @@ Page = str | tuple[str, int] | WerkzeugResponse
 
 
 async def _render(template: str, form: Form, **context: object) -> Page:
-    """Render a form page; a failed CSRF check is a 400 with a message, never a change."""
-    if form.csrf_failed:
-        await flash(CSRF_ERROR, "danger")
-        return await render_template(template, form=form, **context), 400
+    """Render a form page: 400 after a refused submission (CSRF is checked before views)."""
     status = 400 if request.method == "POST" else 200
     return await render_template(template, form=form, **context), status
 
@@ -127,10 +125,10 @@ async def login() -> Page:
             form.password.data, user.password_hash if user else None, svc.settings.bcrypt_rounds
         )
         if user is None or not ok:
+            # Not a second-factor failure: anyone who knows the username can send wrong
+            # passwords, so they never count toward the lock (the rate limits slow them).
             audit.record(db, "login.password_failed", user.id if user else None)
             await db.commit()
-            if user is not None:
-                await protection.record_failure(db, svc.settings, user.id, "password", svc.realtime)
             form.password.errors = ["Invalid username or password."]
             return await _render("auth/login.html", form)
         second_factor = "none"
@@ -160,10 +158,6 @@ async def login() -> Page:
 @login_required
 @rate_limit(30, MINUTE)
 async def logout() -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return redirect(url_for("main.index"))
     async with services.current().db.session() as db:
         await sessions.log_out(db)
     await flash("You have been logged out.", "info")
@@ -177,27 +171,15 @@ async def reset_request() -> Page:
     form = await ResetRequestForm.from_request()
     if not await form.validate_on_submit():
         return await _render("auth/reset_request.html", form)
-    svc = services.current()
-    async with svc.db.session() as db:
-        user = await find_by_login(db, form.email.data)
-        if user is not None:
-            token = make_reset_token(svc.settings.secret_key, user)
-            link = svc.settings.public_url + url_for("auth.reset_password", token=token)
-            # Sent in the background so the page takes as long whether or not the
-            # address exists.
-            current_app.add_background_task(
-                mail.send_mail,
-                svc.settings,
-                user.email,
-                "Reset your push2fa password",
-                f"Hello {user.username},\n\nTo choose a new password, open this link within "
-                f"30 minutes:\n\n{link}\n\nIf you did not ask for this, ignore this message; "
-                "your password stays as it is.\n",
-            )
-        # Recorded for unknown addresses too: the same database write either way, so the
-        # answer's timing does not tell whether the address has an account.
-        audit.record(db, "password.reset_requested", user.id if user else None)
-        await db.commit()
+    # The same work for every address: the lookup and the mail happen after the answer.
+    token_slot = "-"
+    current_app.add_background_task(
+        send_reset_link,
+        services.current(),
+        form.email.data,
+        audit.request_context(),
+        url_for("auth.reset_password", token=token_slot).removesuffix(token_slot),
+    )
     await flash(
         "If that address belongs to an account, a reset link is on its way. "
         "It works once, for 30 minutes.",

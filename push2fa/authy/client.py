@@ -251,6 +251,19 @@ class AuthyClient:
             raw=approval,
         )
 
+    async def withdraw_approval_request(self, uuid: str) -> bool:
+        """Take a request the app no longer wants off the phone; True if it was pending.
+
+        A push2fa extension: only push2fa's own push service has this call (real Authy
+        has none), so the app makes it only when it talks to that service."""
+        segment = _path_segment(uuid, "approval request uuid")
+        data, _ = await self._request(
+            "POST",
+            f"/onetouch/json/approval_requests/{segment}/withdraw",
+            "/onetouch/json/approval_requests/{uuid}/withdraw",
+        )
+        return data.get("withdrawn") is True
+
     # --- app-based registration ---------------------------------------------------------
 
     async def registration_status(self, custom_user_id: str) -> RegistrationStatus:

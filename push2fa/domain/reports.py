@@ -14,6 +14,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from push2fa.domain.inputs import parse_id
 from push2fa.models import UsedToken, utcnow
 
 SALT = "push2fa report"
@@ -37,7 +38,9 @@ def read_token(secret_key: str, token: str) -> ReportLink | None:
         data, signed_at = URLSafeTimedSerializer(secret_key, salt=SALT).loads(
             token, max_age=int(MAX_AGE.total_seconds()), return_timestamp=True
         )
-        user_id = int(data["u"])
+        user_id = parse_id(data["u"])
+        if user_id is None:
+            return None
         jti = str(data.get("j", ""))[:32]
     except (BadData, KeyError, TypeError, ValueError, AttributeError):
         return None

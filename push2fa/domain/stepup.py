@@ -113,6 +113,7 @@ async def disable_push(db: AsyncSession, settings: Settings, user: User, proof: 
     failure is logged but does not keep 2FA on. Commits."""
     authy_id = user.authy_id
     await trusted.revoke(db, user.id)
+    await recovery.void(db, user.id)  # turning 2FA on again shows a fresh set
     await db.execute(
         update(User).where(User.id == user.id).values(authy_id=None, push_enabled_at=None)
     )

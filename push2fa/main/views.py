@@ -10,7 +10,6 @@ from push2fa import services
 from push2fa.auth.forms import USERNAME_RE
 from push2fa.avatars import identicon_svg
 from push2fa.domain import sessions
-from push2fa.forms import CSRF_ERROR
 from push2fa.limits import MINUTE, posts_only, rate_exempt, rate_limit
 from push2fa.main.forms import EditProfileForm
 from push2fa.models import User
@@ -86,7 +85,5 @@ async def edit_profile() -> str | tuple[str, int] | WerkzeugResponse:
             await db.commit()
         await flash("Your changes have been saved.", "success")
         return redirect(url_for("main.profile", username=g.user.username))
-    if form.csrf_failed:
-        await flash(CSRF_ERROR, "danger")
     status = 400 if request.method == "POST" else 200
     return await render_template("edit_profile.html", form=form), status

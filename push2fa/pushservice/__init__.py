@@ -1,14 +1,17 @@
-"""An Authy-compatible push service: the test double and the zero-config default.
+"""push2fa's own Authy-compatible push service, and its phone page.
 
-The Authy API is closed to new customers, so push2fa ships this emulator. The app talks to
-it with the same HTTP client it would use for api.authy.com; a browser page plays the Authy
-app; approvals come back to the app as callbacks signed exactly as Authy signs them. Every
-route lives under ``/_emulator`` so the same ASGI app can be mounted inside the main app's
-process or served on its own.
+The Authy API is closed to new customers, so push2fa ships its own push service. The app
+talks to it with the same HTTP client it would use for api.authy.com; the phone page plays
+the Authy app; approvals come back to the app as callbacks signed exactly as Authy signs
+them. Its data lives in the app's database. The control API (approve without a phone, read
+codes) exists for tests and development only, always behind the API key. Every route lives
+under ``/_emulator`` (the historical prefix) so the same ASGI app can be mounted inside the
+main app's process or served on its own.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol, cast
@@ -19,20 +22,19 @@ from werkzeug.exceptions import HTTPException
 
 from push2fa.assets import VENDOR_DIR, content_security_policy, init_assets
 
-from .authy_api import authy_api
+from .authy_api import authy_api, has_api_key
 from .control_api import control_api
 from .errors import AuthyError
 from .phone import phone
 from .realtime import SOCKETIO_PATH
-from .service import EXTENSION_KEY, Emulator
+from .service import EXTENSION_KEY, Emulator, current_emulator
 from .settings import EmulatorSettings
-from .store import MemoryStore, Store
+from .store import Store
 
 __all__ = [
     "ASGIApp",
     "Emulator",
     "EmulatorSettings",
-    "MemoryStore",
     "Store",
     "create_emulator_app",
     "create_emulator_quart_app",
@@ -41,6 +43,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# Answers that a client probing for ids, keys or cookies collects (see domain.probing).
+PROBE_FAILURES = frozenset({401, 403, 404})
+HSTS = "max-age=63072000; includeSubDomains"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,9 +61,9 @@ class ASGIApp(Protocol):
 
 
 def create_emulator_app(settings: EmulatorSettings, store: Store | None = None) -> ASGIApp:
-    """The whole emulator as one ASGI app: Socket.IO at ``/_emulator/socket.io`` in front
-    of the Quart app. Lifespan events reach the Quart app, which opens and closes the
-    callback HTTP session and the TOTP ticker."""
+    """The whole push service as one ASGI app: Socket.IO at ``/_emulator/socket.io`` in
+    front of the Quart app. Lifespan events reach the Quart app, which opens and closes the
+    callback HTTP session, the database engine and the TOTP ticker."""
     quart_app = create_emulator_quart_app(settings, store)
     emulator: Emulator = quart_app.extensions[EXTENSION_KEY]
     asgi = socketio.ASGIApp(
@@ -87,6 +92,8 @@ def create_emulator_quart_app(settings: EmulatorSettings, store: Store | None = 
     app.register_error_handler(AuthyError, _authy_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    app.before_request(_refuse_probers)
+    app.after_request(_count_probe_failures)
     app.after_request(_security_headers)
     app.before_serving(emulator.start)
     app.after_serving(emulator.stop)
@@ -105,8 +112,36 @@ async def _http_error(error: HTTPException) -> Response | tuple[dict[str, Any], 
 
 
 async def _unexpected_error(error: Exception) -> tuple[dict[str, Any], int]:
-    log.exception("emulator: unexpected error on %s %s", request.method, request.path)
+    log.exception("push service: unexpected error on %s %s", request.method, request.path)
     return AuthyError(500, "60002", "Internal error").body(), 500
+
+
+def _client() -> str:
+    return request.remote_addr or "-"
+
+
+def _proved_key() -> bool:
+    return has_api_key(request.headers.get("X-Authy-API-Key") or "")
+
+
+async def _refuse_probers() -> Response | None:
+    """A client that keeps failing is stopped, unless it proves the API key (the app's own
+    client may share an address with strangers behind a proxy)."""
+    limiter = current_emulator().probing
+    client = _client()
+    if limiter.blocked(client) and not _proved_key():
+        retry = str(limiter.retry_after(client))
+        body = AuthyError(429, "60003", "Too many failed requests; try again later").body()
+        return Response(
+            json.dumps(body), 429, content_type="application/json", headers={"Retry-After": retry}
+        )
+    return None
+
+
+async def _count_probe_failures(response: Response) -> Response:
+    if response.status_code in PROBE_FAILURES and not _proved_key():
+        current_emulator().probing.record(_client())
+    return response
 
 
 async def _security_headers(response: Response) -> Response:
@@ -116,6 +151,8 @@ async def _security_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.scheme == "https":  # as seen through trusted proxies only (see server.py)
+        headers.setdefault("Strict-Transport-Security", HSTS)
     if request.endpoint is None or not request.endpoint.endswith("static"):
         headers.setdefault("Cache-Control", "no-store")
     return response

@@ -4,7 +4,9 @@ Paths, parameters, status codes and bodies follow the protocol reference, so an 
 written for api.authy.com runs unchanged against the push service by changing only its
 base URL. Every route needs the API key. Routes that Authy offered in both formats take
 ``json`` or ``xml`` in place of the format segment; ``docs/authy-compatibility.md`` lists
-what each endpoint does here and what could not be learnt about real Authy.
+what each endpoint does here and what could not be learnt about real Authy. One route is a
+push2fa extension that real Authy does not have: withdrawing a request the app no longer
+wants, so that it leaves the phone at once.
 """
 
 from __future__ import annotations
@@ -43,12 +45,19 @@ async def answer_in_requested_format(response: Response) -> Response:
     return response
 
 
-def check_api_key() -> None:
-    """Header ``X-Authy-API-Key`` or query ``api_key``, compared in constant time."""
-    given = request.headers.get("X-Authy-API-Key") or request.args.get("api_key") or ""
-    expected = current_emulator().settings.api_key.encode("utf-8")
-    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected):
+def check_api_key(*, header_only: bool = False) -> None:
+    """Header ``X-Authy-API-Key`` (or, as Authy allows, query ``api_key`` unless
+    ``header_only``), compared in constant time."""
+    given = request.headers.get("X-Authy-API-Key") or ""
+    if not given and not header_only:
+        given = request.args.get("api_key") or ""
+    if not has_api_key(given):
         raise errors.invalid_api_key()
+
+
+def has_api_key(given: str) -> bool:
+    expected = current_emulator().settings.api_key.encode("utf-8")
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected)
 
 
 def authy_id_from(text: str) -> int:
@@ -124,6 +133,20 @@ async def create_approval_request(fmt: str, authy_id: str) -> JSON:
 @authy_api.get("/onetouch/<fmt>/approval_requests/<request_uuid>")
 async def approval_request_status(fmt: str, request_uuid: str) -> JSON:
     return await current_emulator().request_status(request_uuid), 200
+
+
+@authy_api.post("/onetouch/json/approval_requests/<request_uuid>/withdraw")
+async def withdraw_approval_request(request_uuid: str) -> JSON:
+    """push2fa extension (not in Authy's API): the app no longer wants an answer. Idempotent:
+    ``withdrawn`` says whether this call took a pending request off the phone."""
+    try:
+        await current_emulator().withdraw(request_uuid)
+    except errors.RequestNotPending:
+        withdrawn = False
+    else:
+        withdrawn = True
+    body = {"approval_request": {"uuid": request_uuid}, "withdrawn": withdrawn}
+    return {**body, "success": True}, 200
 
 
 @authy_api.get("/protected/<fmt>/verify/<token>/<authy_id>")

@@ -1,9 +1,11 @@
-"""The control API: what a test, a script or the phone page's back end drives the emulated
-phone with — enrol from a registration token, list pending pushes, answer them (and get
-back the status the app's webhook answered), read the current TOTP code.
+"""The control API: the test and development door that drives a phone without one —
+enrol from a registration token, list pending pushes, answer them (and get back the status
+the app's webhook answered), read the current TOTP code.
 
-Its shapes are a stable contract for other tools. It is open in development and tests;
-with ``control_api_requires_key`` it demands the Authy API key like the Authy endpoints.
+Its shapes are a stable contract for other tools. Whoever holds it can approve any login,
+so in every mode, development included, it demands the Authy API key, in the
+``X-Authy-API-Key`` header only: a key in a query string ends up in logs and histories,
+and one in a body in whatever records bodies.
 """
 
 from __future__ import annotations
@@ -27,9 +29,8 @@ class BadBody(Exception):
 
 
 @control_api.before_request
-async def require_key_in_production() -> None:
-    if current_emulator().settings.control_api_requires_key:
-        check_api_key()
+async def require_key_header() -> None:
+    check_api_key(header_only=True)
 
 
 @control_api.errorhandler(BadBody)

@@ -122,3 +122,10 @@ class TokenRejected(EmulatorError):
     def __init__(self, *, reused: bool) -> None:
         super().__init__("token reused" if reused else "token invalid")
         self.reused = reused
+
+
+class TokenAlreadyUsed(RegistrationRejected):
+    """The registration token was spent already: each one enrols exactly one phone."""
+
+    def __init__(self) -> None:
+        super().__init__("this enrolment code has already been used; show a new one")

@@ -1,9 +1,9 @@
-"""The JSON bodies the emulator answers with and sends, shaped like captured Authy traffic.
+"""The JSON bodies the push service answers with and sends, shaped like captured Authy traffic.
 
 App code written against these bodies must also work against real Authy, so field names,
 types and nullability follow the captures in the protocol reference (spec 1.3, 2.2, 3.2,
 3.5): ISO-8601 ``Z`` times in status responses, Unix integers in callbacks, no floats, no
-strings that start with "None", and no ``~`` or ``*`` in the values the emulator invents.
+strings that start with "None", and no ``~`` or ``*`` in the values the push service invents.
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def client_ip() -> str:
 
 
 def is_https() -> bool:
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
-    return request.scheme == "https" or forwarded == "https"
+    """The scheme as the trusted proxies (PUSH2FA_TRUSTED_PROXIES) resolved it, never a
+    forwarding header a client may have set itself."""
+    return request.scheme == "https"
 
 
 def with_cookie(response: Response, emulator: Emulator, session: PhoneSession) -> Response:

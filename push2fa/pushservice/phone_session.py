@@ -1,7 +1,7 @@
 """The phone page's identity: a signed cookie naming the devices this browser holds.
 
 The phone page plays the Authy app, and the app's secret is the enrolled device; here that
-is the list of device ids in an HttpOnly cookie signed with the emulator's secret key. The
+is the list of device ids in an HttpOnly cookie signed with the push service's secret key. The
 same cookie authorises the Socket.IO connection, and its random ``phone_id`` anchors the
 CSRF token of the page's forms.
 """

@@ -4,7 +4,8 @@ Like the app's own realtime layer, the server decides the rooms: the connect han
 the signed phone cookie from the handshake and joins ``device:<authy_id>`` for each enrolled
 account; a client never names a room. Handshakes from another origin are refused (an
 explicit same-origin check: python-engineio's ``cors_allowed_origins=[]`` would switch the
-check off, and its default ignores the scheme of a direct TLS connection). After a
+check off, and its default ignores the scheme of a direct TLS connection); forwarding
+headers count only as the trusted proxies resolved them into the scope. After a
 (re)connect the page asks for ``sync`` and gets the current state, so nothing that happened
 while it was away is lost. TOTP codes are pushed at each 30-second boundary: no polling.
 """
@@ -78,17 +79,15 @@ def totp_card(device: Device, unix_time: float) -> dict[str, Any]:
 def same_origin(origin: str, environ: dict[str, Any]) -> bool:
     """Accept a browser handshake only from the page's own scheme and host."""
     parts = urlsplit(origin)
-    hosts = {environ.get("HTTP_HOST", "")}
-    schemes = {"https" if environ["asgi.scope"].get("scheme") in ("https", "wss") else "http"}
-    if "HTTP_X_FORWARDED_HOST" in environ:
-        hosts.add(environ["HTTP_X_FORWARDED_HOST"].split(",")[0].strip())
-    if "HTTP_X_FORWARDED_PROTO" in environ:
-        schemes.add(environ["HTTP_X_FORWARDED_PROTO"].split(",")[0].strip())
-    return parts.scheme in schemes and parts.netloc.lower() in {h.lower() for h in hosts if h}
+    # Host and scheme as the trusted proxies resolved them (the ASGI scope); a client's own
+    # X-Forwarded-* headers are never read here.
+    host = str(environ.get("HTTP_HOST", "")).lower()
+    scheme = "https" if environ["asgi.scope"].get("scheme") in ("https", "wss") else "http"
+    return bool(host) and parts.scheme == scheme and parts.netloc.lower() == host
 
 
 class PhoneRealtime:
-    """The emulator's own Socket.IO server (separate from the app's)."""
+    """The push service's own Socket.IO server for the phone page (separate from the app's)."""
 
     def __init__(self, store: Store, cookies: PhoneCookies) -> None:
         self.sio = socketio.AsyncServer(
@@ -103,7 +102,7 @@ class PhoneRealtime:
         self.sio.on("sync", self._on_sync)
 
     async def start(self) -> None:
-        self._ticker = asyncio.create_task(self._push_codes_forever(), name="emulator-totp")
+        self._ticker = asyncio.create_task(self._push_codes_forever(), name="pushservice-totp")
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -118,6 +117,11 @@ class PhoneRealtime:
     async def request_decided(self, request: ApprovalRequest) -> None:
         event = {"uuid": request.uuid, "status": request.status}
         await self.sio.emit("request_decided", event, room=room_for(request.authy_id))
+
+    async def request_withdrawn(self, request: ApprovalRequest) -> None:
+        """The app no longer wants an answer (cancelled, replaced, answered by a code)."""
+        event = {"uuid": request.uuid, "status": "withdrawn"}
+        await self.sio.emit("request_withdrawn", event, room=room_for(request.authy_id))
 
     async def request_expired(self, request: ApprovalRequest) -> None:
         event = {"uuid": request.uuid, "status": "expired"}

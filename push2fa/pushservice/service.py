@@ -1,10 +1,11 @@
-"""What the emulator does, independent of which door the request came in by.
+"""What push2fa's push service does, independent of which door the request came in by.
 
 The Authy API, the control API and the phone page are thin front ends over
-:class:`Emulator`: one place creates a push (store, then tell the phone, then arm the
-expiry notice), one place decides it (conditional store update; only the winner notifies
-the phone and sends the callback), one place enrols a device. Front ends map the domain
-errors of :mod:`.errors` to their own answer format.
+:class:`Emulator` (the class keeps its old name): one place creates a push (store, then
+tell the phone, then arm the expiry notice), one place decides it (conditional store
+update; only the winner notifies the phone and sends the callback), one place withdraws
+it, one place enrols a device. Front ends map the domain errors of :mod:`.errors` to their
+own answer format.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import re
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from quart import current_app
+
+from push2fa.domain.probing import FailureLimiter
 
 from . import payloads, totp
 from .callbacks import CallbackSender
@@ -31,13 +34,13 @@ from .errors import (
 )
 from .phone_session import PhoneCookies
 from .realtime import PhoneRealtime
-from .registration import custom_user_id_from
+from .registration import registration_from
 from .settings import EmulatorSettings
+from .sql_store import SqlStore
 from .store import (
     ApprovalRequest,
     Decision,
     Device,
-    MemoryStore,
     NewApprovalRequest,
     Store,
     User,
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "push2fa.emulator"
 _TOKEN = re.compile(r"[0-9]{6,12}")
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 def now_utc() -> datetime:
@@ -60,22 +64,37 @@ class Decided:
 
 
 class Emulator:
-    """The emulated Authy service: state, phone notifications, callbacks."""
+    """push2fa's Authy-compatible push service: state, phone notifications, callbacks."""
 
     def __init__(self, settings: EmulatorSettings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store: Store = MemoryStore() if store is None else store
+        self.store: Store = SqlStore(settings.database_url) if store is None else store
         self.cookies = PhoneCookies(settings.secret_key)
         self.realtime = PhoneRealtime(self.store, self.cookies)
         self.callbacks = CallbackSender(settings)
         self._expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pruner: asyncio.Task[None] | None = None
+        self.probing = FailureLimiter()
 
     async def start(self) -> None:
         await self.callbacks.open()
         await self.realtime.start()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="pushservice-prune")
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.store.prune(now_utc())
+            except Exception:  # a failed round is retried at the next one
+                log.exception("pruning the push service's old requests failed")
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
+            self._pruner = None
         for timer in self._expiry_timers.values():
             timer.cancel()
         self._expiry_timers.clear()
@@ -87,6 +106,7 @@ class Emulator:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.realtime.stop()
         await self.callbacks.close()
+        await self.store.close()
 
     # --- users -----------------------------------------------------------------------
 
@@ -104,9 +124,18 @@ class Emulator:
             raise UnknownUser(authy_id)
 
     async def enrol(self, token: str, ip: str) -> Device:
-        """Scan a registration token: attach (or find) the device of its custom_user_id."""
-        custom_user_id = custom_user_id_from(token, self.settings)
-        _, device = await self.store.register_device(custom_user_id, ip, now_utc())
+        """Scan a registration token: spend it and add a new device to its account. A token
+        that was used, has expired or is not this application's is refused (raises
+        RegistrationRejected) and changes nothing."""
+        now = now_utc()
+        registration = registration_from(token, self.settings, now)
+        _, device = await self.store.register_device(
+            registration.custom_user_id,
+            ip,
+            now,
+            token_hash=registration.token_hash,
+            token_expires_at=registration.expires_at,
+        )
         return device
 
     async def verify_token(self, token: str, authy_id: int) -> Device:
@@ -133,16 +162,24 @@ class Emulator:
         }
 
     async def _first_device(self, authy_id: int) -> Device:
-        _, devices = await self.user(authy_id)
+        devices = await self.store.devices_for(authy_id)
         if not devices:
-            raise DeviceMissing(authy_id)
+            await self._missing(authy_id)
         return devices[0]
+
+    async def _missing(self, authy_id: int) -> NoReturn:
+        """Raise why ``authy_id`` has no device: no such user, or a user without one."""
+        if await self.store.get_user(authy_id) is None:
+            raise UnknownUser(authy_id)
+        raise DeviceMissing(authy_id)
 
     # --- approval requests -----------------------------------------------------------
 
     async def create_request(self, authy_id: int, new: NewApprovalRequest) -> ApprovalRequest:
-        await self._first_device(authy_id)
+        """One statement on the login's hot path: stored only if a device can answer it."""
         request = await self.store.create_request(authy_id, new, now_utc())
+        if request is None:
+            await self._missing(authy_id)
         await self.realtime.request_created(request)
         self._arm_expiry_notice(request)
         return request
@@ -178,7 +215,7 @@ class Emulator:
         answer to a phone's own devices; None (the control API) answers for the user."""
         request = await self.request(request_uuid)
         device = await self._answering_device(request, phone_devices)
-        won = await self.store.decide_request(
+        decided = await self.store.decide_request(
             request_uuid,
             status,
             device_id=device.id,
@@ -186,14 +223,27 @@ class Emulator:
             responder_ip=responder_ip,
             now=now_utc(),
         )
-        if not won:
+        if decided is None:
             raise RequestNotPending(request_uuid)
-        decided = await self.request(request_uuid)
         timer = self._expiry_timers.pop(request_uuid, None)
         if timer is not None:
             timer.cancel()
         await self.realtime.request_decided(decided)
         return Decided(decided, device)
+
+    async def withdraw(self, request_uuid: str) -> ApprovalRequest:
+        """The app no longer wants an answer (push2fa extension, not in Authy's API): the
+        request leaves the phone at once and can no longer be answered. Withdrawing one
+        that was answered, expired or withdrawn already changes nothing (RequestNotPending)."""
+        withdrawn = await self.store.withdraw_request(request_uuid, now_utc())
+        if withdrawn is None:
+            await self.request(request_uuid)  # UnknownRequest if there is none
+            raise RequestNotPending(request_uuid)
+        timer = self._expiry_timers.pop(request_uuid, None)
+        if timer is not None:
+            timer.cancel()
+        await self.realtime.request_withdrawn(withdrawn)
+        return withdrawn
 
     async def _answering_device(
         self, request: ApprovalRequest, phone_devices: tuple[int, ...] | None
@@ -234,7 +284,8 @@ class Emulator:
 
     async def _announce_expiry(self, request_uuid: str) -> None:
         request = await self.store.get_request(request_uuid)
-        if request is not None and request.status_at(now_utc()) == "expired":
+        unanswered = request is not None and request.status == "pending"
+        if request is not None and unanswered and request.status_at(now_utc()) == "expired":
             await self.realtime.request_expired(request)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -245,7 +296,7 @@ class Emulator:
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("emulator background task failed", exc_info=task.exception())
+            log.error("push service background task failed", exc_info=task.exception())
 
 
 def current_emulator() -> Emulator:

@@ -1,8 +1,9 @@
-"""Settings of the Authy emulator.
+"""Settings of push2fa's push service.
 
 They mirror what an Authy application is configured with in the Twilio console (API key,
-name, id, OneTouch callback URL and method), so the app can be pointed at the emulator
-with the very same values it would use for real Authy.
+name, id, OneTouch callback URL and method), so the app can be pointed at its own push
+service with the very same values it would use for real Authy; plus where the service
+keeps its data (the app's database) and how long an enrolment token lives.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ class EmulatorSettings:
     app_name: str
     app_id: str
     callback_url: str
+    # The app's database (migrated to head): users, devices and requests live there.
+    database_url: str = field(repr=False)
     callback_method: Literal["POST", "GET"] = "POST"
-    control_api_requires_key: bool = False
     callback_timeout: float = 5.0
-    # Signs the phone page's cookies and CSRF tokens. The store is in memory, so a random
-    # per-process key loses nothing on restart; pass a fixed one when workers share state.
+    enrolment_token_minutes: int = 5
+    # Signs the phone page's cookies and CSRF tokens. Pass the same fixed key to every
+    # worker and across restarts, or enrolled phones lose their cookie; a random one suits
+    # a single short-lived process (tests).
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def __post_init__(self) -> None:
@@ -38,6 +42,10 @@ class EmulatorSettings:
         parts = urlsplit(self.callback_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("EmulatorSettings.callback_url must be an absolute http(s) URL")
+        if not self.database_url:
+            raise ValueError("EmulatorSettings.database_url must not be empty")
+        if not 1 <= self.enrolment_token_minutes <= 60:
+            raise ValueError("EmulatorSettings.enrolment_token_minutes must be 1..60")
         if not self.callback_timeout > 0:
             raise ValueError("EmulatorSettings.callback_timeout must be positive")
         if len(self.secret_key) < 16:

@@ -1,6 +1,6 @@
 """RFC 6238 time-based one-time passwords, as the Authy app shows them.
 
-Authy uses HMAC-SHA1 with 30-second steps and 7 digits. The emulator checks one step either
+Authy uses HMAC-SHA1 with 30-second steps and 7 digits. The push service checks one step either
 side of now, so a code typed just as it rolls over still works, and refuses a step at or
 before the last accepted one so a code cannot be used twice.
 """

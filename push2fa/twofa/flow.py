@@ -15,8 +15,10 @@ from quart import flash, redirect, request, session, url_for
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from push2fa import audit, challenges, protection, services
+from push2fa import audit, challenges, services
 from push2fa.authy.errors import AuthyError
+from push2fa.config import MAX_CHALLENGE_TTL
+from push2fa.domain import push_budget
 from push2fa.models import ChallengePurpose, LoginChallenge, User, utcnow
 from push2fa.twofa import matching
 from push2fa.useragent import describe
@@ -24,6 +26,10 @@ from push2fa.useragent import describe
 log = logging.getLogger("push2fa.push")
 
 SESSION_KEY = "challenge"
+REFUSED_KEY = "push_refused"
+# A challenge answered by code only lives as long as the rules allow (NIST: 10 minutes):
+# the user may have to find the printed recovery codes first.
+CODE_ONLY_TTL = MAX_CHALLENGE_TTL
 PUSH_FAILED = (
     "We could not send the push to your phone right now ({why}). Please try again in a moment."
 )
@@ -61,6 +67,7 @@ class PushOutcome:
 
     challenge: LoginChallenge | None
     problem: str | None = None
+    refused: push_budget.PushVerdict | None = None
 
 
 def _when(moment: datetime) -> str:
@@ -69,21 +76,22 @@ def _when(moment: datetime) -> str:
     return f"in {minutes} minute{'s' if minutes != 1 else ''} ({moment:%H:%M} UTC)"
 
 
-def verdict_message(verdict: protection.PushVerdict) -> str:
-    if verdict.reason == "locked":
+def verdict_message(verdict: push_budget.PushVerdict) -> str:
+    """Why no push went out, said plainly, with the way in that still works."""
+    if verdict.reason == push_budget.LOCKED:
         return (
-            "Two-factor login for this account is locked after too many failed attempts. "
-            "Reset your password by e-mail to unlock it."
+            "Two-factor login for this account is locked after too many failed attempts, so "
+            "no push was sent. Log in with a recovery code, or reset your password by e-mail."
         )
-    if verdict.reason == "reported" and verdict.retry_at is not None:
+    if verdict.reason == push_budget.REPORTED and verdict.retry_at is not None:
         return (
             "A login to this account was reported as not yours, so pushes are paused. "
-            f"The next one can be sent {_when(verdict.retry_at)}."
+            f"The next one can be sent {_when(verdict.retry_at)}. You can log in with a "
+            "recovery code or a code from the app."
         )
-    assert verdict.retry_at is not None
     return (
-        "Too many requests went to your phone without an approval. "
-        f"The next one can be sent {_when(verdict.retry_at)}."
+        "Too many requests went to your phone without an approval, so no more are sent "
+        "until you log in with a recovery code or a code from the app, or confirm by e-mail."
     )
 
 
@@ -99,11 +107,11 @@ async def send_push(
     service fails, the challenge is cancelled and the outcome says why."""
     svc = services.current()
     settings = svc.settings
-    verdict = await protection.push_verdict(db, settings, user)
+    verdict = await push_budget.reserve(db, settings, user.id)
     if not verdict.allowed:
         audit.record(db, "push.refused", user.id, why=verdict.reason)
         await db.commit()
-        return PushOutcome(None, verdict_message(verdict))
+        return PushOutcome(None, verdict_message(verdict), verdict)
     code = None
     if await matching.required(db, settings, user, context.ip, context.user_agent, trusted_browser):
         code = matching.new_code()
@@ -128,6 +136,7 @@ async def send_push(
     except AuthyError as exc:
         log.warning("push to user %s failed: %s", user.id, exc)
         await challenges.cancel(db, svc.realtime, challenge.id, by="server", reason="push_failed")
+        await push_budget.refund(db, user.id)
         audit.record(db, "push.failed", user.id, error_code=exc.error_code or "-")
         await db.commit()
         why = exc.message if exc.status and exc.status < 500 else "service unavailable"
@@ -139,16 +148,36 @@ async def send_push(
 async def begin_push_login(
     db: AsyncSession, user: User, *, remember: bool, next_path: str, trusted_browser: bool
 ) -> WerkzeugResponse:
-    """Password accepted: push to the phone and send the browser to the waiting page."""
+    """Password accepted: push to the phone and send the browser to the waiting page.
+
+    When no push may go out (budget spent, "this wasn't me" pause, lock), the browser still
+    gets a challenge of its own, answered with a recovery code or an app code only: the
+    real user with the right password is never left without a way in."""
     context = request_context(remember=bool(remember), next_path=next_path)
     outcome = await send_push(
         db, user, context, ChallengePurpose.LOGIN, trusted_browser=trusted_browser
     )
-    if outcome.challenge is None:
-        await flash(outcome.problem or "", "danger")
-        return redirect(url_for("auth.login", next=next_path), 303)
+    challenge = outcome.challenge
+    if challenge is None:
+        if outcome.refused is None:  # the push service failed: nothing to answer
+            await flash(outcome.problem or "", "danger")
+            return redirect(url_for("auth.login", next=next_path), 303)
+        challenge = await challenges.create(
+            db, user, context, CODE_ONLY_TTL, ChallengePurpose.LOGIN
+        )
     # A fresh session, bound to this challenge only: nothing else can join its room or
     # complete it, and nothing from before the password step survives.
     session.clear()
-    session[SESSION_KEY] = outcome.challenge.public_id
+    session[SESSION_KEY] = challenge.public_id
+    if outcome.refused is not None:
+        session[REFUSED_KEY] = outcome.refused.reason
+        await flash(outcome.problem or "", "warning")
     return redirect(url_for("twofa.wait"), 303)
+
+
+def refused_reason(challenge: LoginChallenge) -> str | None:
+    """Why the bound challenge got no push (it waits for a code), or None."""
+    reason = session.get(REFUSED_KEY)
+    if not isinstance(reason, str) or challenge.provider_uuid is not None:
+        return None
+    return reason

@@ -48,8 +48,9 @@ async def regenerate(db: AsyncSession, settings: Settings, user_id: int) -> list
     return codes
 
 
-async def use(db: AsyncSession, settings: Settings, user_id: int, code: str) -> bool:
-    """Spend `code` if it is one of the user's unused codes. Commits on success."""
+async def spend(db: AsyncSession, settings: Settings, user_id: int, code: str) -> bool:
+    """Mark `code` used if it is one of the user's unused codes, in the caller's
+    transaction (the caller commits it together with the login it makes, or rolls back)."""
     if not _normalise(code):
         return False
     spent = (
@@ -65,11 +66,22 @@ async def use(db: AsyncSession, settings: Settings, user_id: int, code: str) -> 
         )
     ).first()
     if spent is None:
-        await db.commit()
         return False
     audit.record(db, "recovery_code.used", user_id)
-    await db.commit()
     return True
+
+
+async def use(db: AsyncSession, settings: Settings, user_id: int, code: str) -> bool:
+    """Spend `code` on its own (not as part of a login). Commits."""
+    ok = await spend(db, settings, user_id, code)
+    await db.commit()
+    return ok
+
+
+async def void(db: AsyncSession, user_id: int) -> None:
+    """Forget every code of the user (2FA turned off): turning it on again makes a fresh
+    set, shown once, and an old printout opens nothing. Caller commits."""
+    await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
 
 async def remaining(db: AsyncSession, user_id: int) -> int:

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from push2fa import audit
 from push2fa.config import Settings
+from push2fa.domain.inputs import parse_id
 from push2fa.models import TrustedDevice, User, utcnow
 from push2fa.useragent import describe
 
@@ -55,9 +56,10 @@ async def check(
     if not cookie or "." not in cookie or len(cookie) > 128:
         return None
     raw_id, _, secret = cookie.partition(".")
-    if not raw_id.isdigit():
+    device_id = parse_id(raw_id)
+    if device_id is None:
         return None
-    device = await db.get(TrustedDevice, int(raw_id))
+    device = await db.get(TrustedDevice, device_id)
     now = utcnow()
     if (
         device is None

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from quart import (
     Blueprint,
     Response,
+    current_app,
     flash,
     g,
     redirect,
@@ -24,11 +25,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from push2fa import challenges, protection, services
+from push2fa import audit, challenges, mail, protection, services
 from push2fa.accounts import landing_page
-from push2fa.authy.errors import AuthyError
-from push2fa.domain import sessions, stepup
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form
+from push2fa.domain import code_login, push_budget, sessions, stepup
+from push2fa.forms import CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, posts_only, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.policy import login_required, public
@@ -36,9 +36,10 @@ from push2fa.twofa import answers, matching, recovery, trusted
 from push2fa.twofa import enrollment as enrol
 from push2fa.twofa.flow import (
     PUSH_FAILED,
+    REFUSED_KEY,
     SESSION_KEY,
+    refused_reason,
     send_push,
-    verdict_message,
 )
 from push2fa.useragent import describe
 from push2fa.welcome import welcome_message
@@ -60,14 +61,6 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-async def _csrf_ok() -> bool:
-    form = await CSRFOnlyForm.from_request()
-    if form.validate():
-        return True
-    await flash(CSRF_ERROR, "danger")
-    return False
-
-
 async def _bound_challenge(db: AsyncSession) -> LoginChallenge | None:
     """The challenge this browser's session is bound to, if any."""
     return await challenges.by_public_id(db, session.get(SESSION_KEY))
@@ -85,9 +78,6 @@ async def enable() -> Page:
         return redirect(url_for("main.index"))
     form = await CSRFOnlyForm.from_request()
     if request.method == "POST":
-        if not form.validate():
-            await flash(CSRF_ERROR, "danger")
-            return await render_template("twofa/enable.html", form=form), 400
         async with services.current().db.session() as db:
             await enrol.start(db, g.user)
         return redirect(url_for("twofa.enroll"), 303)
@@ -148,6 +138,7 @@ async def wait() -> Page:
         browser=describe(challenge.user_agent),
         seconds_left=challenges.seconds_left(challenge),
         matching_enforced=matching.enforced(svc.settings),
+        push_refused=refused_reason(challenge),
         form=await CSRFOnlyForm.from_request(),
         code_error=(wrong_code, WRONG_CODE) if wrong_code in CODE_KINDS else None,
     )
@@ -200,8 +191,6 @@ async def _trust_requested() -> bool:
 @public
 @rate_limit(30, MINUTE)
 async def complete() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
@@ -214,7 +203,12 @@ async def complete() -> Page:
             db, svc.realtime, challenge.public_id, challenge.user_id
         )
         if consumed is None:
-            await flash(_not_approved_message(challenge), "warning")
+            current = await challenges.by_public_id(db, challenge.public_id)
+            if current is not None and current.status == ChallengeStatus.CONSUMED:
+                # Completed by another request of this browser (a code, a second tab):
+                # write nothing, so that request's login stands.
+                return redirect(current.next_path, 303)
+            await flash(_not_approved_message(current or challenge), "warning")
             return redirect(url_for("twofa.wait"), 303)
         return await _finish(db, consumed, "push", await _trust_requested())
 
@@ -245,10 +239,11 @@ class CodeForm(Form):
 
 async def _with_code(kind: str) -> Page:
     """The phone-free second factors: a recovery code or a code from the Authy app.
-    A right code approves the bound challenge through the state machine, like a push."""
+    The rules (one decision, one completion; a code spent only with its login) live in
+    domain/code_login.py."""
     form = await CodeForm.from_request()
     if not form.validate():
-        await flash(CSRF_ERROR if form.csrf_failed else "Enter the code.", "danger")
+        await flash("Enter the code.", "danger")
         return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
@@ -258,32 +253,10 @@ async def _with_code(kind: str) -> Page:
         user = await db.get(User, challenge.user_id)
         if user is None or user.authy_id is None:
             return redirect(url_for("auth.login"), 303)
-        if user.second_factor_locked_at is not None:
-            await flash(verdict_message(protection.PushVerdict(False, "locked")), "danger")
-            return redirect(url_for("twofa.wait"), 303)
-        if challenge.status != ChallengeStatus.PENDING:
-            await flash(_not_approved_message(challenge), "warning")
-            return redirect(url_for("twofa.wait"), 303)
-        code = form.code.data.strip()
-        if kind == "recovery":
-            ok = await recovery.use(db, svc.settings, user.id, code)
-        else:
-            try:
-                ok = code.isdigit() and await svc.push_client().verify_token(user.authy_id, code)
-            except AuthyError as exc:
-                await flash(PUSH_FAILED.format(why=exc.message), "danger")
-                return redirect(url_for("twofa.wait"), 303)
-        if not ok:
-            await protection.record_failure(db, svc.settings, user.id, kind, svc.realtime)
-            # Back to the waiting card with the code panel open and the error beside the code.
-            session[CODE_ERROR_KEY] = kind
-            return redirect(url_for("twofa.wait"), 303)
-        await challenges.decide(db, svc.realtime, challenge.id, ChallengeStatus.APPROVED, by=kind)
-        consumed = await challenges.consume(db, svc.realtime, challenge.public_id, user.id)
-        if consumed is None:
-            await flash(_not_approved_message(challenge), "warning")
-            return redirect(url_for("twofa.wait"), 303)
-        if kind == "recovery":
+        result = await code_login.answer(db, svc, challenge, user, kind, form.code.data)
+        if result.consumed is None:
+            return await _code_refused(result, kind)
+        if result.second_factor == code_login.RECOVERY:
             left = await recovery.remaining(db, user.id)
             if left <= recovery.LOW_WATER:
                 await flash(
@@ -291,7 +264,28 @@ async def _with_code(kind: str) -> Page:
                     "Make new ones on your security page.",
                     "warning",
                 )
-        return await _finish(db, consumed, kind, await _trust_requested())
+        return await _finish(db, result.consumed, result.second_factor, await _trust_requested())
+
+
+async def _code_refused(result: code_login.CodeAnswer, kind: str) -> Page:
+    if result.problem == code_login.WRONG:
+        # Back to the waiting card with the code panel open and the error beside the code.
+        session[CODE_ERROR_KEY] = kind
+    elif result.problem == code_login.LOCKED:
+        await flash(
+            "Two-factor login for this account is locked after too many failed attempts: "
+            "codes from the app are not accepted. Use a recovery code, or reset your password.",
+            "danger",
+        )
+    elif result.problem == code_login.UNAVAILABLE:
+        await flash(PUSH_FAILED.format(why=result.detail), "danger")
+    elif result.current is not None and result.current.status == ChallengeStatus.CONSUMED:
+        # Already used by this browser (a second submission): leave the session as the
+        # winning request set it, so its login is not overwritten.
+        return redirect(result.current.next_path, 303)
+    elif result.current is not None:
+        await flash(_not_approved_message(result.current), "warning")
+    return redirect(url_for("twofa.wait"), 303)
 
 
 @blueprint.post("/recovery")
@@ -312,8 +306,6 @@ async def with_app_code() -> Page:
 @public
 @rate_limit(30, MINUTE)
 async def cancel() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         challenge = await _bound_challenge(db)
@@ -330,8 +322,6 @@ async def cancel() -> Page:
 @public
 @rate_limit(6, MINUTE)
 async def resend() -> Page:
-    if not await _csrf_ok():
-        return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     async with svc.db.session() as db:
         old = await _bound_challenge(db)
@@ -343,20 +333,74 @@ async def resend() -> Page:
         if challenges.seconds_since_created(old) < RESEND_MIN_INTERVAL.total_seconds():
             await flash("Please wait a few seconds before sending another request.", "warning")
             return redirect(url_for("twofa.wait"), 303)
-        await challenges.cancel(db, svc.realtime, old.id, by="browser", reason="resent")
         context = challenges.Context(
             ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", ""),
             remember=old.remember,
             next_path=old.next_path,
         )
+        # The new push first: a refused or failed resend leaves the live request alone.
         outcome = await send_push(db, user, context, ChallengePurpose(old.purpose))
+        if outcome.challenge is not None:
+            await challenges.cancel(db, svc.realtime, old.id, by="browser", reason="resent")
     if outcome.challenge is None:
         await flash(outcome.problem or "", "danger")
         return redirect(url_for("twofa.wait"), 303)
     session[SESSION_KEY] = outcome.challenge.public_id
+    session.pop(REFUSED_KEY, None)
     await flash("A new request has been sent to your phone.", "info")
     return redirect(url_for("twofa.wait"), 303)
+
+
+@blueprint.post("/allow-pushes")
+@public
+@rate_limit(3, timedelta(hours=1))
+async def request_push_mail() -> Page:
+    """Pushes refused because the budget is spent: mail the account a link that allows
+    them again. Only a browser past the password step (bound challenge) can ask."""
+    svc = services.current()
+    async with svc.db.session() as db:
+        challenge = await _bound_challenge(db)
+        if challenge is None or challenge.status != ChallengeStatus.PENDING:
+            return redirect(url_for("auth.login"), 303)
+        user = await db.get(User, challenge.user_id)
+        assert user is not None
+        token = push_budget.confirm_token(svc.settings, user)
+        link = svc.settings.public_url + url_for("twofa.allow_pushes", token=token)
+        audit.record(db, "push.budget_mail_sent", user.id)
+        await db.commit()
+    current_app.add_background_task(
+        mail.send_mail,
+        svc.settings,
+        user.email,
+        "Allow login requests to your phone again",
+        f"Hello {user.username},\n\nNo more login requests are sent to your phone: too "
+        "many went unanswered. If you are trying to log in right now, open this link "
+        f"within {int(push_budget.CONFIRM_MAX_AGE.total_seconds() // 60)} minutes to allow "
+        f"them again:\n\n{link}\n\nIf it is not you trying to log in, do not open it: "
+        "someone knows your password. Change it.\n",
+    )
+    await flash("We sent a link to the account's e-mail address.", "info")
+    return redirect(url_for("twofa.wait"), 303)
+
+
+@blueprint.route("/allow-pushes/<token>", methods=["GET", "POST"])
+@public
+@rate_limit(limits=[posts_only(10)])
+async def allow_pushes(token: str) -> Page:
+    """The link from the mail: a page with one button (a mail scanner that follows links
+    must not spend it), which starts the push budget over."""
+    svc = services.current()
+    form = await CSRFOnlyForm.from_request()
+    async with svc.db.session() as db:
+        if not await push_budget.token_is_usable(db, svc.settings, token):
+            await flash("That link is invalid, used or expired. Log in to ask again.", "danger")
+            return redirect(url_for("auth.login"), 303)
+        if request.method == "POST" and await push_budget.confirm(db, svc.settings, token):
+            await flash("Login requests to your phone are allowed again. Log in.", "success")
+            return redirect(url_for("auth.login"), 303)
+    page = await render_template("twofa/allow_pushes.html", form=form)
+    return _no_store(Response(page))
 
 
 # --- turning push 2FA off ----------------------------------------------------------------
@@ -375,9 +419,6 @@ async def disable() -> Page:
     fresh = not stepup.needs_second_factor(g.user)
     if request.method == "GET":
         return await render_template("twofa/disable.html", form=form, fresh=fresh)
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return await render_template("twofa/disable.html", form=form, fresh=fresh), 400
     svc = services.current()
     async with svc.db.session() as db:
         if not fresh:

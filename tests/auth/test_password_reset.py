@@ -193,7 +193,10 @@ async def test_second_post_of_a_spent_link_changes_nothing(app: Quart, client):
     first = {"csrf_token": token, "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
     assert (await client.post(path, form=first)).status_code == 302
 
-    second = {"csrf_token": token, "password": "third password!", "password2": "third password!"}
+    # The reset ended the session, and with it that token: take a valid one, so that what
+    # refuses the second post is the spent link, not the CSRF check.
+    fresh = await get_csrf(client, "/auth/reset")
+    second = {"csrf_token": fresh, "password": "third password!", "password2": "third password!"}
     response = await client.post(path, form=second)
 
     assert response.status_code == 302
@@ -254,9 +257,11 @@ async def test_tampered_reset_link_is_refused(app: Quart, client, where: str):
         )
 
     get = await client.get(f"{prefix}/{token}")
+    # A valid CSRF token, so that what refuses the post is the tampered link.
+    csrf = await get_csrf(client, "/auth/reset")
     post = await client.post(
         f"{prefix}/{token}",
-        form={"csrf_token": "x", "password": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        form={"csrf_token": csrf, "password": NEW_PASSWORD, "password2": NEW_PASSWORD},
     )
 
     for response in (get, post):

@@ -31,7 +31,12 @@ URL = "https://app.example/webhooks/authy"
 NONCE = "1700000000"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 SETTINGS = EmulatorSettings(
-    api_key=KEY, app_name="push2fa", app_id="424242", callback_url=URL, secret_key="s" * 32
+    api_key=KEY,
+    app_name="push2fa",
+    app_id="424242",
+    callback_url=URL,
+    secret_key="s" * 32,
+    database_url="sqlite+aiosqlite:///:memory:",  # only payloads are built here: never opened
 )
 DEVICE = Device(
     id=2102943, authy_id=77, totp_secret=b"x" * 20, registered_at=NOW, registration_ip="1.2.3.4"

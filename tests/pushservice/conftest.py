@@ -1,13 +1,17 @@
-"""Fixtures for the emulator: it runs as a real server, its callbacks hit a real receiver.
+"""Fixtures for the push service: it runs as a real server on a freshly migrated database,
+its callbacks hit a real receiver.
 
-``emulator`` serves the whole ASGI app (Socket.IO included) under Hypercorn on a free port;
+``base_url`` serves the whole ASGI app (Socket.IO included) under Hypercorn on a free port;
 ``receiver`` is a small aiohttp server on another port that records every callback. Tests
-talk to both over HTTP with aiohttp, exactly as the app and Authy would.
+talk to both over HTTP with aiohttp, exactly as the app and Authy would. ``http`` sends the
+API key header to the control API, as its legitimate users (tests, scripts) do;
+``anonymous`` is a client that knows no key, for attacks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -94,21 +98,14 @@ def callback_method() -> str:
 
 
 @pytest.fixture
-def control_api_requires_key() -> bool:
-    return False
-
-
-@pytest.fixture
-def settings(
-    receiver: Receiver, callback_method: str, control_api_requires_key: bool
-) -> EmulatorSettings:
+def settings(receiver: Receiver, callback_method: str, database_url: str) -> EmulatorSettings:
     return EmulatorSettings(
         api_key=API_KEY,
         app_name=APP_NAME,
         app_id=APP_ID,
         callback_url=receiver.callback_url,
+        database_url=database_url,
         callback_method="GET" if callback_method == "GET" else "POST",
-        control_api_requires_key=control_api_requires_key,
         callback_timeout=2.0,
         secret_key="emulator-test-secret-key-0123456789",
     )
@@ -120,8 +117,25 @@ async def base_url(settings: EmulatorSettings) -> AsyncIterator[str]:
         yield url + "/_emulator"
 
 
+async def with_control_key(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Add the API key header to control API calls that do not set one themselves."""
+    if "/_emulator/api/" in request.url.path:
+        request.headers.setdefault("X-Authy-API-Key", API_KEY)
+    return await handler(request)
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=10), middlewares=(with_control_key,)
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def anonymous() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         yield session
 
@@ -136,7 +150,9 @@ def registration_token(custom_user_id: str = "user-1", *, key: str = API_KEY, **
     payload: dict[str, Any] = {
         "iss": APP_NAME,
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 300,
+        # Tokens made in the same second must differ: each one enrols a single phone.
+        "jti": secrets.token_hex(8),
         "context": {"custom_user_id": custom_user_id, "authy_app_id": APP_ID},
     }
     payload.update(claims)

@@ -863,3 +863,43 @@ async def test_unknown_format_is_a_json_404(http, base_url, key) -> None:
     status, body = await call(http, "GET", f"{base_url}/protected/yaml/app/details", headers=key)
     assert status == 404
     assert_error(body, "60002")
+# --- push2fa extension: withdrawing a request ----------------------------------------------
+
+
+async def test_withdrawing_takes_a_pending_request_off_the_phone_once(
+    http, base_url, key, enrol, push
+) -> None:
+    authy_id = await enrol()
+    uuid = await push(authy_id)
+    url = f"{base_url}/onetouch/json/approval_requests/{uuid}/withdraw"
+
+    async with http.post(url, headers=key) as response:
+        assert response.status == 200
+        assert (await response.json())["withdrawn"] is True
+    async with http.post(url, headers=key) as response:
+        assert (await response.json())["withdrawn"] is False, "idempotent"
+    async with http.get(f"{base_url}/api/devices/{authy_id}/requests") as response:
+        assert await response.json() == []
+    async with http.post(f"{base_url}/api/requests/{uuid}", json={"status": "approved"}) as r:
+        assert r.status == 409, "a withdrawn request cannot be approved"
+    async with http.get(
+        f"{base_url}/onetouch/json/approval_requests/{uuid}", headers=key
+    ) as response:
+        assert (await response.json())["approval_request"]["status"] == "expired"
+
+
+async def test_withdrawing_needs_the_key_and_an_existing_request(
+    anonymous, http, base_url, key, enrol, push
+) -> None:
+    uuid = await push(await enrol())
+    async with anonymous.post(
+        f"{base_url}/onetouch/json/approval_requests/{uuid}/withdraw"
+    ) as response:
+        assert response.status == 401
+    async with http.get(f"{base_url}/onetouch/json/approval_requests/{uuid}", headers=key) as r:
+        assert (await r.json())["approval_request"]["status"] == "pending"
+    for unknown in ("00000000-0000-1000-8000-000000000000", "x" * 300):
+        async with http.post(
+            f"{base_url}/onetouch/json/approval_requests/{unknown}/withdraw", headers=key
+        ) as response:
+            assert response.status == 404

@@ -306,18 +306,102 @@ async def test_test_callback_uses_authy_id_1234(http, base_url, receiver) -> Non
     assert_signable_values(body)
 
 
-# --- production mode ----------------------------------------------------------------------
+# --- attacks on the control API ------------------------------------------------------------
+# It approves logins without a phone and reads codes, so in every mode (these fixtures are
+# the development defaults) it demands the API key, in the header only.
+
+CONTROL_CALLS = [
+    ("POST", "/api/devices", {"token": "TOKEN"}),
+    ("GET", "/api/devices/AUTHY_ID/requests", None),
+    ("GET", "/api/devices/AUTHY_ID/totp", None),
+    ("POST", "/api/requests/UUID", {"status": "approved"}),
+    ("POST", "/api/test-callback", None),
+]
 
 
-@pytest.mark.parametrize("control_api_requires_key", [True])
-async def test_control_api_can_require_the_api_key(
-    http, base_url, control_api_requires_key
+def attack_call(path: str, body: Any, authy_id: int, uuid: str) -> tuple[str, Any]:
+    path = path.replace("AUTHY_ID", str(authy_id)).replace("UUID", uuid)
+    if isinstance(body, dict) and body.get("token") == "TOKEN":
+        body = {"token": registration_token("mallory")}
+    return path, body
+
+
+async def assert_nothing_changed(http, base_url, receiver, authy_id: int, uuid: str) -> None:
+    async with http.get(f"{base_url}/api/devices/{authy_id}/requests") as response:
+        assert [r["uuid"] for r in await response.json()] == [uuid], "the push was answered"
+    assert receiver.requests == [], "a callback was sent"
+    async with http.get(
+        f"{base_url}/protected/json/registrations/status",
+        params={"custom_user_id": "mallory"},
+        headers={"X-Authy-API-Key": API_KEY},
+    ) as response:
+        assert (await response.json())["registration"]["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {},
+        {"headers": {"X-Authy-API-Key": "wrong-key-0123456789abcdef0123456789"}},
+        {"params": {"api_key": API_KEY}},
+        {"body_key": API_KEY},
+    ],
+    ids=["no-key", "wrong-key", "key-in-query", "key-in-body"],
+)
+async def test_control_api_refuses_every_call_without_the_key_header(
+    anonymous, http, base_url, enrol, push, receiver, credentials
 ) -> None:
-    token = registration_token("prod")
-    async with http.post(f"{base_url}/api/devices", json={"token": token}) as response:
-        assert response.status == 401
-        assert (await response.json())["error_code"] == "60001"
+    authy_id = await enrol()
+    uuid = await push(authy_id)
+    for method, template, body in CONTROL_CALLS:
+        path, payload = attack_call(template, body, authy_id, uuid)
+        kwargs: dict[str, Any] = {
+            k: v for k, v in credentials.items() if k in ("headers", "params")
+        }
+        if "body_key" in credentials:
+            payload = {**(payload or {}), "api_key": credentials["body_key"]}
+        if payload is not None:
+            kwargs["json"] = payload
+        async with anonymous.request(method, f"{base_url}{path}", **kwargs) as response:
+            assert response.status == 401, (method, path, await response.text())
+            assert (await response.json())["error_code"] == "60001"
+    await assert_nothing_changed(http, base_url, receiver, authy_id, uuid)
+
+
+async def test_control_api_works_with_the_key_header(http, base_url) -> None:
     async with http.post(
-        f"{base_url}/api/devices", json={"token": token}, headers={"X-Authy-API-Key": API_KEY}
+        f"{base_url}/api/devices",
+        json={"token": registration_token("prod")},
+        headers={"X-Authy-API-Key": API_KEY},
     ) as response:
         assert response.status == 201
+
+
+async def test_ids_are_random_and_far_too_many_to_try(http, base_url, enrol) -> None:
+    authy_ids = [await enrol(f"user-{n}") for n in range(5)]
+    async with http.get(f"{base_url}/api/devices/{authy_ids[0]}/totp") as response:
+        assert response.status == 200
+
+    assert all(10**12 <= authy_id < 2**53 for authy_id in authy_ids)
+    gaps = {abs(a - b) for a, b in zip(authy_ids, authy_ids[1:], strict=False)}
+    assert min(gaps) > 1000, "ids must not be sequential or clustered"
+
+
+async def test_a_client_guessing_keys_is_stopped_while_the_key_holder_is_not(
+    anonymous, http, base_url, enrol
+) -> None:
+    authy_id = await enrol()
+    wrong = {"X-Authy-API-Key": "guess-0000000000000000000000000000"}
+    statuses = []
+    for _ in range(25):
+        async with anonymous.get(
+            f"{base_url}/protected/json/users/{authy_id}/status", headers=wrong
+        ) as response:
+            statuses.append(response.status)
+
+    assert statuses[:20] == [401] * 20
+    assert set(statuses[20:]) == {429}, statuses
+    async with anonymous.get(f"{base_url}/phone") as response:
+        assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
+    async with http.get(f"{base_url}/api/devices/{authy_id}/requests") as response:
+        assert response.status == 200, "the key holder (the app) is never locked out"

@@ -385,3 +385,46 @@ async def test_without_usable_choices_the_phone_offers_plain_approve(
     card = card_of(await open_page(phone_http, base_url), uuid)
     assert 'data-action="approve"' in card and 'data-action="pick"' not in card
     assert 'data-action="deny"' in card and 'data-action="report"' in card
+
+
+# --- forwarding headers and HSTS ----------------------------------------------------------
+
+
+async def test_a_clients_forwarded_proto_is_not_believed(phone_http, base_url) -> None:
+    """Without a trusted proxy, `X-Forwarded-Proto: https` from the client changes nothing:
+    the page was served over http, so no HSTS and no Secure-only cookie it cannot keep."""
+    async with phone_http.get(
+        f"{base_url}/phone", headers={"X-Forwarded-Proto": "https"}
+    ) as response:
+        assert response.status == 200
+        assert "Strict-Transport-Security" not in response.headers
+        cookie = response.headers["Set-Cookie"]
+    assert COOKIE_NAME in cookie and "Secure" not in cookie
+
+
+async def test_behind_a_trusted_proxy_https_pages_send_hsts(tmp_path, database_url) -> None:
+    from push2fa.app import create_app
+    from push2fa.server import build_asgi
+    from tests.conftest import TEST_SECRET
+    from tests.servers import serve_asgi
+
+    app = create_app(
+        {
+            "testing": True,
+            "secret_key": TEST_SECRET,
+            "instance_path": str(tmp_path / "instance"),
+            "database_url": database_url,
+            "public_url": "https://login.example.com",
+            "push_service": "emulator",
+            "trusted_proxies": 1,
+        }
+    )
+    async with serve_asgi(build_asgi(app)) as url, aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{url}/_emulator/phone", headers={"X-Forwarded-Proto": "https"}
+        ) as response:
+            assert response.status == 200
+            assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+            assert "Secure" in response.headers["Set-Cookie"]
+        async with http.get(f"{url}/_emulator/phone") as response:
+            assert "Strict-Transport-Security" not in response.headers

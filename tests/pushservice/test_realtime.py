@@ -167,6 +167,22 @@ async def test_cross_origin_handshake_is_refused(base_url, connect) -> None:
     assert await connect({"Cookie": cookie, "Origin": root})
 
 
+async def test_a_forged_forwarded_host_does_not_make_another_origin_same_origin(
+    base_url, connect
+) -> None:
+    """A client's own X-Forwarded-* headers are not a proxy's: with no trusted proxy they
+    cannot turn a foreign page's origin into this one."""
+    cookie = await phone_cookie(base_url)
+    forged = {
+        "Cookie": cookie,
+        "Origin": "https://evil.example",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+    }
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await connect(forged)
+
+
 @pytest.fixture
 def one_second_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Set before the server starts (the server runs in this process, in this loop)."""

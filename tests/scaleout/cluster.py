@@ -38,6 +38,7 @@ from tests.scaleout.balancer import Backend, Balancer
 PUSH2FA = Path(sys.executable).parent / "push2fa"
 HOST = "127.0.0.1"
 API_KEY = "scaleout-api-key-0123456789abcdef"
+CONTROL_KEY = {"X-Authy-API-Key": API_KEY}  # the control API takes the key in a header only
 APP_NAME = "push2fa-scale"
 APP_ID = "5c5c5c5c5c5c5c5c5c5c5c5c"
 PASSWORD = "correct horse battery"
@@ -168,7 +169,6 @@ class Cluster:
     workdir: Path
     database_url: str
     redis_url: str
-    emulator_store_url: str
     public: socket.socket
     app_settings: dict[str, str]
     http: aiohttp.ClientSession
@@ -202,7 +202,8 @@ class Cluster:
             self.common_env()
             | {
                 "PUSH2FA_INSTANCE_PATH": str(self.workdir / "instance-emulator"),
-                "PUSH2FA_EMULATOR_STORE_URL": self.emulator_store_url,
+                # The push service keeps its data in the app's database, like the apps.
+                "PUSH2FA_DATABASE_URL": self.database_url,
             }
         )
         target = callback_url or f"{self.public_url}/webhooks/authy"
@@ -331,6 +332,7 @@ class Cluster:
                 self.http.post(
                     f"{self.emulator_api}/devices",
                     json={"token": registration_token(str(user_id))},
+                    headers=CONTROL_KEY,
                 ) as resp,
             ):
                 assert resp.status == 201, await resp.text()
@@ -353,7 +355,9 @@ class Cluster:
 
     async def pending_request(self, authy_id: int) -> dict[str, Any]:
         async def first_request() -> dict[str, Any] | None:
-            async with self.http.get(f"{self.emulator_api}/devices/{authy_id}/requests") as r:
+            async with self.http.get(
+                f"{self.emulator_api}/devices/{authy_id}/requests", headers=CONTROL_KEY
+            ) as r:
                 assert r.status == 200, await r.text()
                 found: list[dict[str, Any]] = await r.json()
                 return found[-1] if found else None
@@ -364,7 +368,7 @@ class Cluster:
     async def decide(self, uuid: str, status: str = "approved") -> int | None:
         """Answer on the phone; the HTTP status the callback got (None: undeliverable)."""
         async with self.http.post(
-            f"{self.emulator_api}/requests/{uuid}", json={"status": status}
+            f"{self.emulator_api}/requests/{uuid}", json={"status": status}, headers=CONTROL_KEY
         ) as resp:
             assert resp.status == 200, await resp.text()
             callback_status: int | None = (await resp.json())["callback_status"]

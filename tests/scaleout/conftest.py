@@ -132,7 +132,6 @@ async def cluster_factory(
             workdir=tmp_path,
             database_url=database_url,
             redis_url=redis or shared_redis_url,
-            emulator_store_url=shared_redis_url,
             public=listener(),
             app_settings=settings or {},
             http=http,

@@ -37,13 +37,26 @@ class Site:
     http: aiohttp.ClientSession = field(default=None)  # type: ignore[assignment]
 
     async def control(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        async with self.http.request(method, f"{self.emulator}/api{path}", **kwargs) as resp:
+        headers = {"X-Authy-API-Key": API_KEY, **kwargs.pop("headers", {})}
+        url = f"{self.emulator}/api{path}"
+        async with self.http.request(method, url, headers=headers, **kwargs) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def pending_requests(self, authy_id: int) -> list[dict[str, Any]]:
         status, body = await self.control("GET", f"/devices/{authy_id}/requests")
         assert status == 200, body
         return body
+
+    async def pushes_sent(self, authy_id: int) -> int:
+        """Every approval request the push service ever took for the user, whatever became
+        of it (pending, answered, withdrawn): what reached the phone."""
+        from sqlalchemy import func, select
+
+        from push2fa.pushservice.tables import requests
+
+        async with self.app.extensions["push2fa"].db.session() as db:
+            query = select(func.count()).where(requests.c.authy_id == authy_id)
+            return int((await db.execute(query)).scalar_one())
 
     async def wait_for_request(self, authy_id: int, timeout: float = 5.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -139,8 +152,12 @@ class Browser:
     async def register(self, username: str) -> None:
         resp = await self.post_form(
             "/auth/register",
-            {"username": username, "email": f"{username}@example.com",
-             "password": PASSWORD, "password2": PASSWORD},
+            {
+                "username": username,
+                "email": f"{username}@example.com",
+                "password": PASSWORD,
+                "password2": PASSWORD,
+            },
             page="/auth/register",
         )
         assert resp.status == 200 and "Please log in" in self.last_html, self.last_html[:500]
@@ -156,7 +173,7 @@ class Browser:
     async def enable_push(self) -> int:
         """Turn on push 2FA by 'scanning' the QR token with the emulator; return authy_id."""
         await self.post_form("/auth/2fa/enable", {}, page="/auth/2fa/enable")
-        match = re.search(r'phone\?token=([A-Za-z0-9_\-.]+)', self.last_html)
+        match = re.search(r"phone\?token=([A-Za-z0-9_\-.]+)", self.last_html)
         assert match, "enrolment page shows no emulator link"
         await self.connect()
         code, body = await self.site.control("POST", "/devices", json={"token": match.group(1)})
@@ -180,9 +197,12 @@ async def site(tmp_path, database_url, site_options) -> AsyncIterator[Site]:
     app_url, emu_url = url_of(app_listener), url_of(emu_listener)
     emulator = create_emulator_app(
         EmulatorSettings(
-            api_key=API_KEY, app_name=APP_NAME, app_id=APP_ID,
+            api_key=API_KEY,
+            app_name=APP_NAME,
+            app_id=APP_ID,
             callback_url=callback_url or f"{app_url}/webhooks/authy",
             callback_method=callback_method,
+            database_url=database_url,  # the push service shares the app's database
         )
     )
     app = create_app(

@@ -51,8 +51,9 @@ async def _login_with_push(site, browser, authy_id, **extra):
     await browser.login("alice", **extra)
     request = await site.wait_for_request(authy_id)
     await site.decide(request["uuid"], "approved", browser.match_code())
-    return await browser.post_form("/auth/2fa/complete", extra.get("complete", {}) or {},
-                                   page="/auth/2fa/wait")
+    return await browser.post_form(
+        "/auth/2fa/complete", extra.get("complete", {}) or {}, page="/auth/2fa/wait"
+    )
 
 
 # --- number matching ----------------------------------------------------------------------
@@ -74,8 +75,11 @@ async def test_wrong_number_denies_counts_a_failure_and_tells_the_page(site, enr
     await browser.login("alice")
     await browser.connect()
     request = await site.wait_for_request(authy_id)
-    wrong = next(c for c in request["hidden_details"]["match_choices"].split(",")
-                 if c != browser.match_code())
+    wrong = next(
+        c
+        for c in request["hidden_details"]["match_choices"].split(",")
+        if c != browser.match_code()
+    )
     await site.decide(request["uuid"], "approved", wrong)
     event = await browser.wait_status("challenge", "denied")
     assert event["reason"] == "wrong_number"
@@ -96,20 +100,26 @@ async def test_approval_without_a_number_is_denied_when_matching_is_on(site, enr
 # --- push budget and the failure lock -----------------------------------------------------
 
 
-async def test_push_budget_stops_push_bombing_and_says_when_next(site, enrolled):
+async def test_push_budget_stops_push_bombing_and_does_not_refill_with_time(site, enrolled):
     browser, authy_id = enrolled
-    for _ in range(5):  # the default budget: five unanswered pushes
+    for _ in range(5):  # the default budget: five pushes since the last login
         resp = await browser.login("alice")
         assert resp.url.path == "/auth/2fa/wait"
         await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/login"
-    assert "Too many requests went to your phone" in browser.last_html
-    assert re.search(r"in \d+ minutes? \(\d\d:\d\d UTC\)", browser.last_html)
-    assert len(await site.pending_requests(authy_id)) == 5  # the sixth was never sent
-    await _age_challenges(site, 3600)  # the back-off has passed
-    resp = await browser.login("alice")
+    # The right password still reaches a page where codes work, but no push goes out.
     assert resp.url.path == "/auth/2fa/wait"
+    assert "Too many requests went to your phone" in browser.last_html
+    assert 'id="push-refused"' in browser.last_html and 'id="recovery-form"' in browser.last_html
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    # The five cancelled pushes left the phone; the sixth was never sent.
+    assert await site.pending_requests(authy_id) == []
+    await _age_challenges(site, 7 * 24 * 3600)  # a week later: far past any old window
+    await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
+    resp = await browser.login("alice")
+    assert 'id="push-refused"' in browser.last_html
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    assert await site.pending_requests(authy_id) == []
 
 
 async def test_resend_counts_against_the_same_budget(site, enrolled):
@@ -134,8 +144,10 @@ async def test_successful_login_resets_the_budget(site, enrolled):
     await browser.logout()
     for attempt in range(5):
         resp = await browser.login("alice")
-        assert resp.url.path == "/auth/2fa/wait", (attempt, re.findall(
-            r'class="alert[^"]*">([^<]*)', browser.last_html))
+        assert resp.url.path == "/auth/2fa/wait", (
+            attempt,
+            re.findall(r'class="alert[^"]*">([^<]*)', browser.last_html),
+        )
         await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
 
 
@@ -159,14 +171,12 @@ async def test_recovery_codes_are_shown_once_and_each_works_once(site, browsers)
     await browser.logout()
 
     await browser.login("alice")
-    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]},
-                                   page="/auth/2fa/wait")
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
     assert resp.url.path == "/", browser.last_html[:300]
     await browser.logout()
 
     await browser.login("alice")
-    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]},
-                                   page="/auth/2fa/wait")
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait" and "not right" in browser.last_html
     assert (await _user(site)).failed_attempts == 1
     assert authy_id
@@ -179,8 +189,7 @@ async def test_code_from_the_app_logs_in_and_a_wrong_one_counts(site, enrolled):
     assert "not right" in browser.last_html
     status, body = await site.control("GET", f"/devices/{authy_id}/totp")
     assert status == 200
-    resp = await browser.post_form("/auth/2fa/totp", {"code": body["code"]},
-                                   page="/auth/2fa/wait")
+    resp = await browser.post_form("/auth/2fa/totp", {"code": body["code"]}, page="/auth/2fa/wait")
     assert resp.url.path == "/"
     assert await _events(site, "push.approved") == 1  # the same state machine, by=totp
 
@@ -191,8 +200,11 @@ async def test_regenerating_codes_needs_a_fresh_second_factor(site, enrolled):
         await db.execute(update(User).values(push_enabled_at=utcnow() - timedelta(hours=1)))
         await db.commit()
     await browser.login("alice")
-    await browser.post_form("/auth/2fa/totp", {"code": (await site.control(
-        "GET", f"/devices/{authy_id}/totp"))[1]["code"]}, page="/auth/2fa/wait")
+    await browser.post_form(
+        "/auth/2fa/totp",
+        {"code": (await site.control("GET", f"/devices/{authy_id}/totp"))[1]["code"]},
+        page="/auth/2fa/wait",
+    )
     codes = await _recovery_codes(browser)  # fresh: just logged in with a second factor
     assert len(codes) == 10
 
@@ -211,7 +223,14 @@ async def test_consecutive_failures_lock_the_second_factor_until_a_reset(site, e
     assert (await _user(site)).second_factor_locked_at is not None
     assert await _events(site, "twofa.locked") == 1
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/login" and "locked" in browser.last_html
+    # No push while locked, and no app codes (guessable): the code page says so plainly.
+    assert resp.url.path == "/auth/2fa/wait" and "locked" in browser.last_html
+    assert 'id="push-refused"' in browser.last_html
+    assert await _events(site, "push.created") == 2  # the refused login's challenge: no push
+    status, body = await site.control("GET", f"/devices/{authy_id}/totp")
+    await browser.post_form("/auth/2fa/totp", {"code": body["code"]}, page="/auth/2fa/wait")
+    assert "codes from the app are not accepted" in browser.last_html
+    assert "Hello, alice" not in await (await browser.get("/")).text()
 
 
 # --- "this wasn't me" ----------------------------------------------------------------------
@@ -228,12 +247,14 @@ async def test_reported_push_ends_sessions_blocks_pushes_and_forces_a_new_passwo
     await browser.login("alice")  # an attacker with the password
     await browser.connect()
     request = await site.wait_for_request(authy_id)
-    await site.control("POST", f"/requests/{request['uuid']}",
-                       json={"status": "denied", "reason": "reported"})
+    await site.control(
+        "POST", f"/requests/{request['uuid']}", json={"status": "denied", "reason": "reported"}
+    )
     assert (await browser.wait_status("challenge", "denied"))["reason"] == "reported"
     assert "Hello, alice" not in await (await other.get("/")).text()  # session ended
     resp = await browser.login("alice")
-    assert resp.url.path == "/auth/login" and "reported as not yours" in browser.last_html
+    assert resp.url.path == "/auth/2fa/wait" and "reported as not yours" in browser.last_html
+    assert 'id="push-refused"' in browser.last_html
     user = await _user(site)
     assert user.must_change_password and user.push_blocked_until is not None
 
@@ -245,9 +266,11 @@ async def test_reported_push_ends_sessions_blocks_pushes_and_forces_a_new_passwo
     assert "choose a new password" in other.last_html.lower()
     home = await other.get("/")
     assert home.url.path == "/account/password"  # nothing else until it is changed
-    await other.post_form("/account/password", {"current": PASSWORD, "password": "a new secret 1",
-                                                "password2": "a new secret 1"},
-                          page="/account/password")
+    await other.post_form(
+        "/account/password",
+        {"current": PASSWORD, "password": "a new secret 1", "password2": "a new secret 1"},
+        page="/account/password",
+    )
     assert "has been changed" in other.last_html
 
 
@@ -303,14 +326,15 @@ async def test_trusted_browser_skips_the_push_until_revoked(site, enrolled):
 async def test_trusted_browser_is_forgotten_after_a_password_change(site, enrolled):
     browser, authy_id = enrolled
     await _login_with_push(site, browser, authy_id, complete={"trust": "y"})
-    await browser.post_form("/account/password", {"current": PASSWORD,
-                                                  "password": "another secret 2",
-                                                  "password2": "another secret 2"},
-                            page="/account/password")
+    await browser.post_form(
+        "/account/password",
+        {"current": PASSWORD, "password": "another secret 2", "password2": "another secret 2"},
+        page="/account/password",
+    )
     await browser.logout()
-    resp = await browser.post_form("/auth/login", {"login": "alice",
-                                                   "password": "another secret 2"},
-                                   page="/auth/login")
+    resp = await browser.post_form(
+        "/auth/login", {"login": "alice", "password": "another secret 2"}, page="/auth/login"
+    )
     assert resp.url.path == "/auth/2fa/wait"
 
 
@@ -335,8 +359,11 @@ async def test_socket_from_another_origin_is_refused(site, enrolled):
     await browser.login("alice")
     sock = socketio.AsyncClient(reconnection=False)
     try:
-        await sock.connect(site.url, transports=["websocket"], headers={
-            "Cookie": browser.cookie_header(), "Origin": "http://evil.example"})
+        await sock.connect(
+            site.url,
+            transports=["websocket"],
+            headers={"Cookie": browser.cookie_header(), "Origin": "http://evil.example"},
+        )
     except socketio.exceptions.ConnectionError:
         return
     await sock.disconnect()
@@ -362,8 +389,8 @@ async def test_lock_sends_a_notice_by_mail(site, enrolled):
     async with site.app.extensions["push2fa"].db.session() as db:
         await db.execute(update(User).values(failed_attempts=limit - 1))
         await db.commit()
-    await browser.post_form("/auth/login", {"login": "alice", "password": "wrong wrong"},
-                            page="/auth/login")
+    await browser.login("alice")  # wrong passwords do not count: a wrong code does
+    await browser.post_form("/auth/2fa/totp", {"code": "0000000"}, page="/auth/2fa/wait")
     outbox = Path(site.app.extensions["push2fa"].settings.instance_path) / "outbox"
     for _ in range(100):
         texts = [_mail_text(p) for p in outbox.glob("*.eml")] if outbox.exists() else []

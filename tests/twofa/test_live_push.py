@@ -156,8 +156,13 @@ async def test_cancel_ends_the_challenge(site, enrolled):
     await browser.connect()
     await browser.post_form("/auth/2fa/cancel", {}, page="/auth/2fa/wait")
     await browser.wait_status("challenge", "cancelled")
-    decided = await site.decide(request["uuid"], "approved", browser.match_code())
-    assert decided["callback_status"] == 200  # accepted, but the cancel already won
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    # The cancel took the push off the phone: the phone can no longer approve it.
+    status, _ = await site.control(
+        "POST", f"/requests/{request['uuid']}", json={"status": "approved"}
+    )
+    assert status == 409
+    assert await site.pending_requests(authy_id) == []
 
 
 async def test_expired_challenge_is_announced(site, enrolled):
@@ -221,10 +226,18 @@ async def test_malformed_callbacks_get_4xx_and_change_nothing(site, enrolled):
         ("application/json", b"{not json", {}, 400),
         ("application/json", b"[1, 2]", {}, 400),
         ("text/plain", json.dumps(good).encode(), good, 415),
-        ("application/json", json.dumps({"authy_id": "x", "uuid": 5}).encode(),
-         {"authy_id": "x", "uuid": 5}, 400),
-        ("application/json", json.dumps({**good, "status": "maybe"}).encode(),
-         {**good, "status": "maybe"}, 400),
+        (
+            "application/json",
+            json.dumps({"authy_id": "x", "uuid": 5}).encode(),
+            {"authy_id": "x", "uuid": 5},
+            400,
+        ),
+        (
+            "application/json",
+            json.dumps({**good, "status": "maybe"}).encode(),
+            {**good, "status": "maybe"},
+            400,
+        ),
         ("application/json", b"x" * 300_000, {}, 413),
     ]
     async with aiohttp.ClientSession() as http:
@@ -237,8 +250,9 @@ async def test_malformed_callbacks_get_4xx_and_change_nothing(site, enrolled):
             }
             async with http.post(url, data=raw, headers=headers) as resp:
                 assert resp.status == expected, (raw[:40], resp.status)
-        async with http.post(url, data=json.dumps(good),
-                             headers={"Content-Type": "application/json"}) as resp:
+        async with http.post(
+            url, data=json.dumps(good), headers={"Content-Type": "application/json"}
+        ) as resp:
             assert resp.status == 401  # no signature at all
     await browser.connect()
     assert (await browser.next_event("challenge"))["status"] == "pending"
@@ -275,8 +289,11 @@ async def test_resend_cancels_the_old_push_and_sends_a_new_one(site, enrolled):
     from push2fa.models import LoginChallenge, utcnow
 
     async with svc.db.session() as db:  # pretend the first push is 11 s old
-        await db.execute(update(LoginChallenge).values(
-            created_at=utcnow() - __import__("datetime").timedelta(seconds=11)))
+        await db.execute(
+            update(LoginChallenge).values(
+                created_at=utcnow() - __import__("datetime").timedelta(seconds=11)
+            )
+        )
         await db.commit()
     await browser.post_form("/auth/2fa/resend", {}, page="/auth/2fa/wait")
     assert "A new request has been sent" in browser.last_html
@@ -284,7 +301,11 @@ async def test_resend_cancels_the_old_push_and_sends_a_new_one(site, enrolled):
     pending = await site.pending_requests(authy_id)
     newest = [r for r in pending if r["uuid"] != first["uuid"]]
     assert newest, "no new push was sent"
-    await site.decide(first["uuid"], "approved", browser.match_code())  # no longer counts
+    await site.app.extensions["push2fa"].withdrawer.settle()
+    status, _ = await site.control(  # the replaced push left the phone: it cannot count
+        "POST", f"/requests/{first['uuid']}", json={"status": "approved"}
+    )
+    assert status == 409
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait"
     await site.decide(newest[-1]["uuid"], "approved", browser.match_code())
@@ -359,5 +380,6 @@ async def _audit_count(site, event: str) -> int:
     from push2fa.models import AuditEvent
 
     async with site.app.extensions["push2fa"].db.session() as db:
-        return int((await db.execute(
-            select(func.count()).where(AuditEvent.event == event))).scalar_one())
+        return int(
+            (await db.execute(select(func.count()).where(AuditEvent.event == event))).scalar_one()
+        )

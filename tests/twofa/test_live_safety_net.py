@@ -8,8 +8,7 @@ import pytest
 @pytest.fixture
 def site_options():
     # Callbacks go nowhere (a closed port), and the safety-net poll starts after 0.3 s.
-    return {"emulator_callback_url": "http://127.0.0.1:9/webhooks/authy",
-            "status_poll_delay": 0.3}
+    return {"emulator_callback_url": "http://127.0.0.1:9/webhooks/authy", "status_poll_delay": 0.3}
 
 
 async def test_status_poll_finds_the_approval_when_the_callback_is_lost(site, enrolled):

@@ -1,4 +1,4 @@
-// The Authy emulator's phone page: live requests over Socket.IO, answers via fetch,
+// push2fa's push service phone page: live requests over Socket.IO, answers via fetch,
 // local countdowns. The page works without this file (plain forms, reload to refresh).
 (function () {
   "use strict";
@@ -293,6 +293,7 @@
     });
     socket.on("request_decided", function (event) { removeRequest(event.uuid); });
     socket.on("request_expired", function (event) { removeRequest(event.uuid); });
+    socket.on("request_withdrawn", function (event) { removeRequest(event.uuid); });
     socket.on("totp", setCode);
   }
 

@@ -43,11 +43,29 @@
       if (live && changed && announcements[status]) { live.textContent = announcements[status]; }
     }
 
+    // A code answers the login in its own request: from then on this page neither shows
+    // nor completes anything, so the two can never race. The trust box goes with the code.
+    ["totp-form", "recovery-form"].forEach(function (id) {
+      var codeForm = document.getElementById(id);
+      if (!codeForm) { return; }
+      codeForm.addEventListener("submit", function () {
+        submitted = true;
+        var trust = document.getElementById("trust");
+        if (trust && trust.checked && !codeForm.querySelector("input[name=trust]")) {
+          var carried = document.createElement("input");
+          carried.type = "hidden";
+          carried.name = "trust";
+          carried.value = "y";
+          codeForm.appendChild(carried);
+        }
+      });
+    });
+
     window.push2faLive.connect(root, {
       challenge: function (data) {
-        if (!data || states.indexOf(data.status) === -1) { return; }
+        if (submitted || !data || states.indexOf(data.status) === -1) { return; }
         show(data.status, data.reason);
-        if (data.status === "approved" && !submitted) {
+        if (data.status === "approved") {
           submitted = true;
           document.getElementById("complete-form").submit();
         }
