@@ -25,7 +25,6 @@ class Plant:
     also: tuple[tuple[str, str], ...] = ()  # further (old, new) edits in the same file
 
 
-CSRF_CHECK = '    if not await _csrf_ok():\n        return redirect(url_for("twofa.wait"), 303)\n'
 LATEST_APPROVED = (
     "        from sqlalchemy import select\n"
     "        latest = (await db.execute(select(LoginChallenge).where(\n"
@@ -34,14 +33,9 @@ LATEST_APPROVED = (
     "        )).scalars().first() or challenge\n"
 )
 ENTER_ROOMS = "        for room in rooms:\n            await self.server.enter_room(sid, room)"
-LOGOUT_CSRF = (
-    "    form = await CSRFOnlyForm.from_request()\n"
-    "    if not form.validate():\n"
-    '        await flash(CSRF_ERROR, "danger")\n'
-    '        return redirect(url_for("main.index"))\n'
-    "    async with services.current().db.session() as db:\n"
-    "        await sessions.log_out(db)"
-)
+CSRF_HOOK = "    form = await CSRFOnlyForm.from_request()\n"
+COMPLETION = "tests/twofa/test_completion.py"
+AUTH_VIEWS = "tests/auth/test_views.py"
 
 PLANTS = [
     Plant(
@@ -117,35 +111,26 @@ PLANTS = [
         "",
         ("tests/test_protection.py",),
     ),
-    Plant(
-        "CSRF check removed: push completion",
-        "push2fa/twofa/views.py",
-        "async def complete() -> Page:\n" + CSRF_CHECK,
-        "async def complete() -> Page:\n",
-        ("tests/twofa/test_completion.py::test_complete_without_csrf_token_does_not_log_in",),
-    ),
-    Plant(
-        "CSRF check removed: cancel",
-        "push2fa/twofa/views.py",
-        "async def cancel() -> Page:\n" + CSRF_CHECK,
-        "async def cancel() -> Page:\n",
-        ("tests/twofa/test_completion.py::test_cancel_without_csrf_token_leaves_the_push_pending",),
-    ),
-    Plant(
-        "CSRF check removed: resend",
-        "push2fa/twofa/views.py",
-        "async def resend() -> Page:\n" + CSRF_CHECK,
-        "async def resend() -> Page:\n",
-        ("tests/twofa/test_completion.py::test_resend_without_csrf_token_sends_nothing",),
-    ),
-    Plant(
-        "CSRF check removed: logout",
-        "push2fa/auth/views.py",
-        LOGOUT_CSRF,
-        "    async with services.current().db.session() as db:\n        await sessions.log_out(db)",
-        (
-            "tests/auth/test_views.py::test_logout_without_valid_csrf_token_keeps_the_user_logged_in",
-        ),
+    *(
+        Plant(
+            f"CSRF check removed: {endpoint}",
+            "push2fa/domain/csrf.py",
+            CSRF_HOOK,
+            f"    if request.endpoint == {endpoint!r}:\n        return\n" + CSRF_HOOK,
+            (test,),
+        )
+        for endpoint, test in (
+            ("twofa.complete", f"{COMPLETION}::test_complete_without_csrf_token_does_not_log_in"),
+            (
+                "twofa.cancel",
+                f"{COMPLETION}::test_cancel_without_csrf_token_leaves_the_push_pending",
+            ),
+            ("twofa.resend", f"{COMPLETION}::test_resend_without_csrf_token_sends_nothing"),
+            (
+                "auth.logout",
+                f"{AUTH_VIEWS}::test_logout_without_valid_csrf_token_keeps_the_user_logged_in",
+            ),
+        )
     ),
     Plant(
         "recovery codes compared on a prefix",
@@ -163,9 +148,9 @@ PLANTS = [
     ),
     Plant(
         "case-changed login escapes the per-account limit",
-        "push2fa/limits.py",
-        ".strip().lower()[:254]",
-        ".strip()[:254]",
+        "push2fa/domain/limit_keys.py",
+        '            key = f"account:{user.id}"',
+        "            key = f\"account:{form.get('login')}\"",
         ("tests/test_limits.py::test_case_changed_logins_share_the_per_account_limit",),
     ),
 ]

@@ -38,3 +38,10 @@ async def test_another_account_keeps_its_own_allowance(app, client):
         await _guess(client, "alice")
     assert await _guess(client, "ALICE") == 429
     assert await _guess(client, "bob") != 429
+
+
+async def test_case_changed_guesses_at_an_unknown_account_share_one_limit(app, client):
+    spellings = ["ghost", "GHOST", "Ghost", " ghost", "gHoSt"]
+    statuses = [await _guess(client, spellings[i % len(spellings)]) for i in range(12)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10:] == [429, 429], statuses
