@@ -455,3 +455,32 @@ async def test_consumption_is_recorded_as_the_browsers_doing(svc, user, publishe
         ).scalar_one()
     assert logged.user_id == user.id
     assert logged.details == {"challenge": challenge.public_id[:8], "by": "browser"}
+
+
+async def test_an_answer_at_the_exact_expiry_expires_the_challenge(
+    svc, user, published, monkeypatch
+):
+    challenge = await new_challenge(svc, user)
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, challenge, expires_at=moment)
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    async with svc.db.session() as db:
+        result = await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook")
+    assert result is not None and result.status == S.EXPIRED
+
+
+async def test_a_late_answer_expires_only_its_own_challenge(svc, user, published):
+    late, other = await new_challenge(svc, user), await new_challenge(svc, user)
+    for challenge in (late, other):
+        await _set(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
+    async with svc.db.session() as db:
+        await challenges.decide(db, published, late.id, S.APPROVED, by="webhook")
+    assert await status_of(svc, late) == S.EXPIRED
+    assert await status_of(svc, other) == S.PENDING  # left for the sweep, by="sweep"
+
+
+async def test_decide_says_what_it_refused(svc, user, published):
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        with pytest.raises(ValueError, match="^not a decision: "):
+            await challenges.decide(db, published, challenge.id, S.CANCELLED, by="webhook")
