@@ -477,6 +477,8 @@ async def test_a_late_answer_expires_only_its_own_challenge(svc, user, published
         await challenges.decide(db, published, late.id, S.APPROVED, by="webhook")
     assert await status_of(svc, late) == S.EXPIRED
     assert await status_of(svc, other) == S.PENDING  # left for the sweep, by="sweep"
+    async with svc.db.session() as db:
+        assert (await db.get(LoginChallenge, late.id)).decided_by == "webhook"
 
 
 async def test_decide_says_what_it_refused(svc, user, published):
