@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 VENDOR := push2fa/static/vendor
 
-.PHONY: run install install-dev assets test lint bench bench-quick screenshots icons clean
+.PHONY: run install install-dev assets test lint bench bench-quick screenshots icons mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,9 +63,19 @@ bench-quick: install-dev
 screenshots: install-dev
 	PUSH2FA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -p no:cacheprovider -q tests/browser/test_pages_look_finished.py
 
+# Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml; see
+# docs/mutation.md). Slow, so not in CI: run it before resolving security work. One module:
+# make mutation MUTANTS='push2fa.twofa.recovery*'. Results: .venv/bin/mutmut results / show NAME.
+MUTANTS ?=
+MUTATION_CHILDREN ?= 2
+
+mutation: install-dev
+	$(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) $(MUTANTS)
+	$(BIN)/mutmut results
+
 # The Approver's PNG app icons, rendered from push2fa/static/brand/icon.svg (committed).
 icons: install-dev
 	$(BIN)/python scripts/render_icons.py
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .mypy_cache .ruff_cache mutants

@@ -6,10 +6,10 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from push2fa import challenges
-from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.services import Services
 
 S = ChallengeStatus
@@ -265,3 +265,258 @@ async def test_a_passkey_answer_after_expiry_consumes_nothing(svc, user, publish
         )
     assert await status_of(svc, challenge) == S.PENDING
     assert published.events == []
+# Rules pinned one by one (they also kill mutants, see docs/mutation.md).
+
+
+async def _set(svc, challenge, **values) -> None:
+    async with svc.db.session() as db:
+        await db.execute(
+            update(LoginChallenge).where(LoginChallenge.id == challenge.id).values(**values)
+        )
+        await db.commit()
+
+
+async def _approved(svc, user, published) -> LoginChallenge:
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook")
+    return challenge
+
+
+async def test_approved_challenge_is_not_consumable_for_ever(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    past = utcnow() - challenges.COMPLETE_GRACE - timedelta(seconds=5)
+    await _set(svc, challenge, expires_at=past, decided_at=past)
+    assert await _consume(svc, published, challenge.public_id, user.id) is None
+    assert await status_of(svc, challenge) == S.APPROVED
+
+
+async def test_approval_that_landed_just_in_time_can_still_complete(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    now = utcnow()
+    await _set(svc, challenge, expires_at=now - timedelta(seconds=5), decided_at=now)
+    consumed = await _consume(svc, published, challenge.public_id, user.id)
+    assert consumed is not None and consumed.status == S.CONSUMED
+    assert consumed.consumed_at is not None
+
+
+async def test_approved_challenge_is_consumable_until_it_expires(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    long_ago = utcnow() - timedelta(hours=1)
+    await _set(svc, challenge, decided_at=long_ago, expires_at=utcnow() + timedelta(seconds=60))
+    assert await _consume(svc, published, challenge.public_id, user.id) is not None
+
+
+async def test_consume_needs_the_exact_public_id(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    for wrong in (challenge.public_id[:-1], challenge.public_id + "x", ""):
+        assert await _consume(svc, published, wrong, user.id) is None
+    assert await status_of(svc, challenge) == S.APPROVED
+
+
+async def test_consume_publishes_the_consumed_state_once(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    await _consume(svc, published, challenge.public_id, user.id)
+    await _consume(svc, published, challenge.public_id, user.id)
+    assert [(pid, e["status"]) for pid, e in published.events] == [
+        (challenge.public_id, "approved"),
+        (challenge.public_id, "consumed"),
+    ]
+
+
+async def test_a_decision_records_who_when_and_why(svc, user, published):
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        decided = await challenges.decide(
+            db, published, challenge.id, S.DENIED, by="webhook", reason="not me"
+        )
+        assert decided is not None
+        row = await db.get(LoginChallenge, challenge.id)
+        assert row.decided_by == "webhook" and row.reason == "not me"
+        assert row.decided_at is not None and row.consumed_at is None
+        logged = (
+            await db.execute(select(AuditEvent).where(AuditEvent.event == "push.denied"))
+        ).scalar_one()
+    assert logged.user_id == user.id and logged.ip == "10.0.0.1" and logged.user_agent == "UA"
+    assert logged.details["by"] == "webhook" and logged.details["reason"] == "not me"
+    assert published.events[-1][1]["reason"] == "not me"
+
+
+async def test_cancel_ends_only_a_pending_challenge(svc, user, published):
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        cancelled = await challenges.cancel(db, published, challenge.id, by="browser", reason="x")
+        assert cancelled is not None and cancelled.status == S.CANCELLED
+        assert cancelled.reason == "x" and cancelled.decided_by == "browser"
+        again = await challenges.cancel(db, published, challenge.id, by="browser")
+    assert again is None
+    approved = await _approved(svc, user, published)
+    async with svc.db.session() as db:
+        assert await challenges.cancel(db, published, approved.id, by="browser") is None
+    assert await status_of(svc, approved) == S.APPROVED
+
+
+async def test_cancel_leaves_other_challenges_alone(svc, user, published):
+    one, other = await new_challenge(svc, user), await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        await challenges.cancel(db, published, one.id, by="browser")
+    assert await status_of(svc, other) == S.PENDING
+
+
+async def test_sweep_leaves_approved_challenges_past_expiry(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    await _set(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
+    async with svc.db.session() as db:
+        assert await challenges.expire_due(db, published) == []
+    assert await status_of(svc, challenge) == S.APPROVED
+
+
+async def test_event_payload_tells_status_and_timing_only(svc, user):
+    challenge = await new_challenge(svc, user)
+    payload = challenges.event_payload(challenge)
+    assert payload == {
+        "status": "pending",
+        "expires_at": challenge.expires_at.isoformat(),
+        "reason": None,
+        "purpose": "login",
+        "matching": False,
+    }
+    async with svc.db.session() as db:
+        matched = await challenges.create(
+            db, user, challenges.Context("10.0.0.1", "UA"), 60, match_code="42"
+        )
+    assert challenges.event_payload(matched)["matching"] is True
+
+
+async def test_a_challenge_needs_a_push_device_and_keeps_its_context(svc, user):
+    async with svc.db.session() as db:
+        nobody = User(username="nodevice", email="n@example.com", password_hash="x")
+        db.add(nobody)
+        await db.commit()
+        with pytest.raises(ValueError):
+            await challenges.create(db, nobody, challenges.Context("1.2.3.4", "UA"), 60)
+        context = challenges.Context("9" * 100, "U" * 600, remember=True, next_path="/account")
+        made = await challenges.create(db, user, context, 60)
+        created = (
+            await db.execute(select(AuditEvent).where(AuditEvent.event == "push.created"))
+        ).scalar_one()
+    assert made.ip == "9" * 64 and made.user_agent == "U" * 512
+    assert made.remember is True and made.next_path == "/account"
+    assert made.authy_id == user.authy_id and made.poll_count == 0
+    assert created.user_id == user.id and created.details["challenge"] == made.public_id[:8]
+
+
+async def test_attach_provider_sets_the_request_id_and_first_poll(svc, user):
+    async with svc.db.session() as db:
+        challenge = await challenges.create(db, user, challenges.Context("1.2.3.4", "UA"), 60)
+        before = utcnow()
+        await challenges.attach_provider(db, challenge, "uuid-attached", 7)
+    async with svc.db.session() as db:
+        row = await db.get(LoginChallenge, challenge.id)
+    assert row.provider_uuid == "uuid-attached" and row.status == S.PENDING
+    assert before + timedelta(seconds=6) < row.next_poll_at < utcnow() + timedelta(seconds=8)
+
+
+async def test_lookups_need_an_exact_match(svc, user):
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        assert (await challenges.by_public_id(db, challenge.public_id)).id == challenge.id
+        for wrong in (None, "", "x" * 65, challenge.public_id[:-1]):
+            assert await challenges.by_public_id(db, wrong) is None
+        uuid = f"uuid-{challenge.id}"
+        assert (await challenges.by_provider(db, uuid, user.authy_id)).id == challenge.id
+        assert await challenges.by_provider(db, uuid, user.authy_id + 1) is None
+        assert await challenges.by_provider(db, uuid + "x", user.authy_id) is None
+
+
+async def test_polls_are_claimed_only_for_pending_due_sent_unexpired_challenges(svc, user):
+    now = utcnow()
+    due = await new_challenge(svc, user)
+    not_due = await new_challenge(svc, user)
+    unsent = await new_challenge(svc, user)
+    expired = await new_challenge(svc, user)
+    decided = await new_challenge(svc, user)
+    for challenge in (due, unsent, expired, decided):
+        await _set(svc, challenge, next_poll_at=now - timedelta(seconds=1), poll_count=1)
+    await _set(svc, unsent, provider_uuid=None)
+    await _set(svc, expired, expires_at=now - timedelta(seconds=1))
+    await _set(svc, decided, status=S.DENIED.value)
+    await _set(svc, not_due, next_poll_at=now + timedelta(seconds=30))
+    async with svc.db.session() as db:
+        claimed = await challenges.claim_polls(db, first_delay=1)
+    assert [c.id for c in claimed] == [due.id]
+    assert claimed[0].poll_count == 2
+    expected = utcnow() + challenges.poll_backoff(1, 2)
+    assert abs((claimed[0].next_poll_at - expected).total_seconds()) < 2
+
+
+async def test_polls_are_claimed_oldest_first_up_to_the_limit(svc, user):
+    now = utcnow()
+    made = [await new_challenge(svc, user) for _ in range(3)]
+    for age, challenge in zip((5, 30, 10), made, strict=True):
+        await _set(svc, challenge, next_poll_at=now - timedelta(seconds=age))
+    async with svc.db.session() as db:
+        claimed = await challenges.claim_polls(db, first_delay=1, limit=2)
+    assert sorted(c.id for c in claimed) == sorted([made[1].id, made[2].id])
+
+
+async def test_seconds_left_and_since_created(svc, user):
+    challenge = await new_challenge(svc, user)
+    start = challenge.created_at
+    assert challenges.seconds_left(challenge, start + timedelta(seconds=19.6)) == 100
+    assert challenges.seconds_left(challenge, start + timedelta(seconds=500)) == 0
+    assert 0 < challenges.seconds_left(challenge) <= 120
+    assert challenges.seconds_since_created(challenge, start + timedelta(seconds=2.5)) == 2.5
+    assert 0 <= challenges.seconds_since_created(challenge) < 60
+
+
+async def test_consume_at_the_exact_deadlines_is_refused(svc, user, published, monkeypatch):
+    challenge = await _approved(svc, user, published)
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, challenge, expires_at=moment, decided_at=moment - challenges.COMPLETE_GRACE)
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    assert await _consume(svc, published, challenge.public_id, user.id) is None
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
+    assert await _consume(svc, published, challenge.public_id, user.id) is not None
+
+
+async def test_consumption_is_recorded_as_the_browsers_doing(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    await _consume(svc, published, challenge.public_id, user.id)
+    async with svc.db.session() as db:
+        logged = (
+            await db.execute(select(AuditEvent).where(AuditEvent.event == "push.consumed"))
+        ).scalar_one()
+    assert logged.user_id == user.id
+    assert logged.details == {"challenge": challenge.public_id[:8], "by": "browser"}
+
+
+async def test_an_answer_at_the_exact_expiry_expires_the_challenge(
+    svc, user, published, monkeypatch
+):
+    challenge = await new_challenge(svc, user)
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, challenge, expires_at=moment)
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    async with svc.db.session() as db:
+        result = await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook")
+    assert result is not None and result.status == S.EXPIRED
+
+
+async def test_a_late_answer_expires_only_its_own_challenge(svc, user, published):
+    late, other = await new_challenge(svc, user), await new_challenge(svc, user)
+    for challenge in (late, other):
+        await _set(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
+    async with svc.db.session() as db:
+        await challenges.decide(db, published, late.id, S.APPROVED, by="webhook")
+    assert await status_of(svc, late) == S.EXPIRED
+    assert await status_of(svc, other) == S.PENDING  # left for the sweep, by="sweep"
+    async with svc.db.session() as db:
+        assert (await db.get(LoginChallenge, late.id)).decided_by == "webhook"
+
+
+async def test_decide_says_what_it_refused(svc, user, published):
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        with pytest.raises(ValueError, match="^not a decision: "):
+            await challenges.decide(db, published, challenge.id, S.CANCELLED, by="webhook")

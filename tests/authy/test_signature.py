@@ -338,3 +338,16 @@ def test_verify_returns_false_for_garbage_framing(
 def test_sign_refuses_an_empty_key() -> None:
     with pytest.raises(ValueError):
         sign("", NONCE, "POST", URL, SIGNED_BODY)
+
+
+def test_signature_ignores_everything_after_the_first_question_mark_or_hash() -> None:
+    base = "https://login.example.com/webhooks/authy"
+    expected = sign("key", "1700000000", "POST", base, {"a": "1"})
+    for url in (f"{base}#frag", f"{base}?a=1?b=2", f"{base}?a=1#x?y", f"{base}#x#y"):
+        assert sign("key", "1700000000", "POST", url, {"a": "1"}) == expected, url
+    assert sign("key", "1700000000", "POST", f"{base}/x", {"a": "1"}) != expected
+
+
+def test_sign_says_why_it_refuses_an_empty_key() -> None:
+    with pytest.raises(ValueError, match="^an empty API key would make every signature forgeable$"):
+        sign("", "1700000000", "POST", "https://x/cb", {})

@@ -1,0 +1,47 @@
+"""Rate-limit keys: the per-account limit on password guesses counts the account however its
+name is typed, so a guesser cannot get a fresh allowance by changing case or padding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import get_csrf, register
+
+
+@pytest.fixture
+def overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**overrides, "rate_limits": True}
+
+
+async def _guess(client, login: str) -> int:
+    token = await get_csrf(client, "/auth/login")
+    response = await client.post(
+        "/auth/login", form={"csrf_token": token, "login": login, "password": "wrong guess"}
+    )
+    return response.status_code
+
+
+async def test_case_changed_logins_share_the_per_account_limit(app, client):
+    await register(client, "alice")
+    spellings = ["alice", "ALICE", "Alice", " alice ", "aLiCe", "ALICE ", "alicE", "AlIcE"]
+    statuses = [await _guess(client, spellings[i % len(spellings)]) for i in range(12)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10:] == [429, 429], statuses
+
+
+async def test_another_account_keeps_its_own_allowance(app, client):
+    await register(client, "alice")
+    await register(app.test_client(), "bob")
+    for _ in range(10):
+        await _guess(client, "alice")
+    assert await _guess(client, "ALICE") == 429
+    assert await _guess(client, "bob") != 429
+
+
+async def test_case_changed_guesses_at_an_unknown_account_share_one_limit(app, client):
+    spellings = ["ghost", "GHOST", "Ghost", " ghost", "gHoSt"]
+    statuses = [await _guess(client, spellings[i % len(spellings)]) for i in range(12)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10:] == [429, 429], statuses
