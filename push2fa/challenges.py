@@ -309,8 +309,10 @@ async def answer_at_once(
     return won[0] if won else None
 
 
-async def by_public_id(db: AsyncSession, public_id: str | None) -> LoginChallenge | None:
-    if not public_id or len(public_id) > 64:
+async def by_public_id(db: AsyncSession, public_id: object) -> LoginChallenge | None:
+    """The challenge a session names; anything but a plausible id (even of another type,
+    from a tampered session) names none."""
+    if not isinstance(public_id, str) or not public_id or len(public_id) > 64:
         return None
     return (
         await db.execute(select(LoginChallenge).where(LoginChallenge.public_id == public_id))

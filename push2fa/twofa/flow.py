@@ -175,6 +175,7 @@ async def begin_push_login(
         challenge = await challenges.create(
             db, user, context, ttl, ChallengePurpose.LOGIN, push=user.authy_id is not None
         )
+    await _cancel_replaced(db, user, challenge)
     # A fresh session, bound to this challenge only: nothing else can join its room or
     # complete it, and nothing from before the password step survives.
     session.clear()
@@ -184,6 +185,16 @@ async def begin_push_login(
     if outcome.problem:
         await flash(outcome.problem, "warning")
     return redirect(url_for("twofa.wait"), 303)
+
+
+async def _cancel_replaced(db: AsyncSession, user: User, challenge: LoginChallenge) -> None:
+    """A new login from this browser replaces the one it was waiting for: that request
+    leaves the phone now instead of staying pickable until it expires."""
+    previous = await challenges.by_public_id(db, session.get(SESSION_KEY))
+    if previous is not None and previous.id != challenge.id and previous.user_id == user.id:
+        await challenges.cancel(
+            db, services.current().realtime, previous.id, by="browser", reason="replaced"
+        )
 
 
 def refused_reason(challenge: LoginChallenge) -> str | None:
