@@ -6,7 +6,6 @@ service, see workers.py) and tells the page over Socket.IO.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from io import BytesIO
 
@@ -22,7 +21,9 @@ from push2fa.domain import phones
 from push2fa.models import Enrollment, User, utcnow
 from push2fa.realtime import Realtime
 
-log = logging.getLogger(__name__)
+# PUSH2FA_ENROLMENT_TOKEN_MINUTES's default; the app itself always uses ttl(settings).
+# Kept for scripts that sign registration tokens outside the app (bench/seed.py).
+ENROLLMENT_TTL = timedelta(minutes=5)
 
 
 def ttl(settings: Settings) -> timedelta:
