@@ -25,6 +25,7 @@ def emulator_settings(settings: Settings, callback_url: str | None = None) -> Em
         callback_timeout=settings.authy_timeout,
         enrolment_token_minutes=settings.enrolment_token_minutes,
         secret_key=derive_secret(settings.secret_key, "emulator-cookies", 48),
+        production=settings.is_production,
     )
 
 

@@ -117,6 +117,8 @@ WORDS: dict[str, Callable[[AuditEvent], str]] = {
     "twofa.disable_refused": lambda e: "Turning off two-factor login was refused",
     "twofa.delete_failed": lambda e: "The phone could not be removed from the push service",
     "twofa.enrollment_started": lambda e: "Phone enrolment started",
+    "phone.added": lambda e: "New phone added",
+    "phone.removed": lambda e: "Phone removed",
     "twofa.enrollment_expired": lambda e: "Phone enrolment expired before the code was scanned",
     "twofa.enrollment_cancelled": lambda e: "Phone enrolment cancelled",
     "recovery_code.used": lambda e: "Recovery code used",

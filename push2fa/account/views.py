@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from push2fa import protection, services
 from push2fa.account import history
 from push2fa.auth.forms import ChangePasswordForm
-from push2fa.domain import reports, sessions, stepup
+from push2fa.domain import phones, reports, sessions, stepup
 from push2fa.forms import CSRFOnlyForm
 from push2fa.limits import MINUTE, rate_limit
 from push2fa.models import AuditEvent, ChallengePurpose, User
@@ -36,6 +36,8 @@ Page = str | tuple[str, int] | Response | WerkzeugResponse
 CONFIRM_RETURNS = {"security": "account.security", "password": "account.change_password"}
 # The newest rows the history groups and pages through (about 50 pages of attempts).
 HISTORY_WINDOW = 1000
+# Phones are the push service's 64-bit random ids, not this database's row ids.
+PHONE_ID_MAX = 2**63 - 1
 
 
 @blueprint.get("/security")
@@ -58,11 +60,16 @@ async def security() -> Page:
         devices = await trusted.listed(db, g.user.id)
         codes_left = await recovery.remaining(db, g.user.id)
         logins = await sessions.listed(db, services.settings(), g.user.id)
+    svc = services.current()
+    phone_list = None
+    if g.user.push_enabled:
+        phone_list = await phones.listed(svc.settings, svc.push_client(), g.user)
     requested = request.args.get("page", default=1, type=int)
     return await render_template(
         "account/security.html",
         history=history.page(history.group(events), requested),
         devices=devices,
+        phones=phone_list,
         logins=logins,
         this_login=sessions.current(),
         codes_left=codes_left,
@@ -107,6 +114,29 @@ async def _end_sessions(session_id: int | None) -> Page:
         return redirect(url_for("account.security"), 303)
     await flash(f"{count} session{'s' if count != 1 else ''} logged out.", "info")
     return redirect(url_for("account.security"), 303)
+
+
+@blueprint.post(f"/phones/<int(max={PHONE_ID_MAX}):device_id>/remove")
+@login_required
+@rate_limit(30, MINUTE)
+async def remove_phone(device_id: int) -> Page:
+    """Remove one of the user's phones at once (another account's phone is refused)."""
+    async with services.current().db.session() as db:
+        problem = await phones.remove(db, services.current().push_client(), g.user, device_id)
+    if problem is None:
+        await flash("Phone removed: it can no longer approve your logins.", "info")
+    else:
+        await flash(problem, "warning")
+    return redirect(url_for("account.security", _anchor="phones"), 303)
+
+
+@blueprint.post(f"/phones/<int(max={PHONE_ID_MAX}):device_id>/test-push")
+@login_required
+@rate_limit(10, MINUTE)
+async def test_phone_push(device_id: int) -> Page:
+    category, message = await phones.test_push(services.current().push_client(), g.user, device_id)
+    await flash(message, category)
+    return redirect(url_for("account.security", _anchor="phones"), 303)
 
 
 @blueprint.post("/trusted/<int:device_id>/revoke")

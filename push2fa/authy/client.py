@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -24,7 +25,13 @@ from yarl import URL
 
 from push2fa.authy.errors import AuthyError
 
-__all__ = ["ApprovalRequestStatus", "AuthyClient", "PollBudget", "RegistrationStatus"]
+__all__ = [
+    "ApprovalRequestStatus",
+    "AuthyClient",
+    "PhoneDevice",
+    "PollBudget",
+    "RegistrationStatus",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +78,36 @@ class RegistrationStatus:
     @property
     def completed(self) -> bool:
         return self.status == "completed" and self.authy_id is not None
+
+
+def _moment(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class PhoneDevice:
+    """A phone on a user's account at push2fa's own push service."""
+
+    id: int
+    name: str
+    kind: str  # synced | device-bound | no-passkey
+    registered_at: datetime
+    last_used_at: datetime | None
+    last_push_delivered_at: datetime | None
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> PhoneDevice:
+        registered = _moment(row["registered_at"])
+        if registered is None or type(row["id"]) is not int:
+            raise ValueError("device without id or registration time")
+        return cls(
+            id=row["id"],
+            name=str(row["name"])[:80],
+            kind=str(row["kind"])[:20],
+            registered_at=registered,
+            last_used_at=_moment(row.get("last_used_at")),
+            last_push_delivered_at=_moment(row.get("last_push_delivered_at")),
+        )
 
 
 def _rejected(message: str) -> AuthyError:
@@ -388,6 +425,52 @@ class AuthyClient:
             log.warning("authy delete_user: HTTP 200 with success=false (%s)", shown)
             return False
         return True
+
+    # --- push2fa extensions (push2fa's own push service only) -----------------------
+
+    async def list_devices(self, authy_id: int) -> list[PhoneDevice]:
+        """The user's phones, oldest first (not in Authy's API)."""
+        _check_authy_id(authy_id)
+        data, status = await self._request(
+            "GET",
+            f"/protected/json/users/{authy_id}/devices",
+            "/protected/json/users/{authy_id}/devices",
+        )
+        rows = data.get("devices")
+        if not isinstance(rows, list):
+            raise _invalid_response("no device list", status)
+        try:
+            return [PhoneDevice.from_json(row) for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise _invalid_response("malformed device list", status) from None
+
+    async def remove_device(self, authy_id: int, device_id: int) -> None:
+        """Remove one of the user's phones at once (not in Authy's API); AuthyError with
+        status 404 when the user has no such phone."""
+        _check_authy_id(authy_id)
+        _check_authy_id(device_id)
+        await self._request(
+            "POST",
+            f"/protected/json/users/{authy_id}/devices/{device_id}/remove",
+            "/protected/json/users/{authy_id}/devices/{device_id}/remove",
+            json_body={},
+        )
+
+    async def test_push(self, authy_id: int, device_id: int) -> str:
+        """Send one of the user's phones a test notification (not in Authy's API); returns
+        the push outcome: delivered, gone, retry_later, rejected, failed, no-subscription."""
+        _check_authy_id(authy_id)
+        _check_authy_id(device_id)
+        data, status = await self._request(
+            "POST",
+            f"/protected/json/users/{authy_id}/devices/{device_id}/test_push",
+            "/protected/json/users/{authy_id}/devices/{device_id}/test_push",
+            json_body={},
+        )
+        outcome = data.get("push")
+        if not isinstance(outcome, str):
+            raise _invalid_response("no push outcome", status)
+        return outcome
 
     async def verify_token(self, authy_id: int, token: str) -> bool:
         """Check a TOTP token: False for a wrong or reused one, AuthyError for anything else.

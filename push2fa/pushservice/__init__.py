@@ -1,12 +1,13 @@
-"""push2fa's own Authy-compatible push service, and its phone page.
+"""push2fa's own Authy-compatible push service, and its phone app (the Approver).
 
 The Authy API is closed to new customers, so push2fa ships its own push service. The app
-talks to it with the same HTTP client it would use for api.authy.com; the phone page plays
-the Authy app; approvals come back to the app as callbacks signed exactly as Authy signs
-them. Its data lives in the app's database. The control API (approve without a phone, read
-codes) exists for tests and development only, always behind the API key. Every route lives
-under ``/_emulator`` (the historical prefix) so the same ASGI app can be mounted inside the
-main app's process or served on its own.
+talks to it with the same HTTP client it would use for api.authy.com; the Approver (a PWA
+whose every decision is a WebAuthn assertion) plays the Authy app; approvals come back to
+the app as callbacks signed exactly as Authy signs them. Its data lives in the app's
+database. The control API (approve without a phone, read codes, always behind the API key)
+and the development phone page (a cookie approves) exist outside production only. Every
+route lives under ``/_emulator`` (the historical prefix) so the same ASGI app can be
+mounted inside the main app's process or served on its own.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def create_emulator_quart_app(
     emulator = Emulator(settings, store)
     app.extensions[EXTENSION_KEY] = emulator
     app.register_blueprint(authy_api)
-    app.register_blueprint(control_api)
-    app.register_blueprint(phone)
+    if not settings.production:  # test and development doors; production has none
+        app.register_blueprint(control_api)
+        app.register_blueprint(phone)
     if approver is not None:  # the Approver PWA (its tables need the app's database)
         from .approver.service import init_approver
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
-from . import errors, inputs, payloads, xml_format
+from . import devices, errors, inputs, payloads, xml_format
 from .errors import AuthyError
 from .service import current_emulator, now_utc
 
@@ -147,6 +147,40 @@ async def withdraw_approval_request(request_uuid: str) -> JSON:
         withdrawn = True
     body = {"approval_request": {"uuid": request_uuid}, "withdrawn": withdrawn}
     return {**body, "success": True}, 200
+
+
+# --- push2fa extensions: the account's devices (security page) ----------------------
+
+
+def _device_id_from(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise devices.device_not_found()
+    return int(text)
+
+
+@authy_api.get("/protected/json/users/<authy_id>/devices")
+async def list_devices(authy_id: str) -> JSON:
+    """push2fa extension: the user's devices, oldest first."""
+    found = await devices.list_devices(current_emulator(), authy_id_from(authy_id))
+    return {"devices": found, "success": True}, 200
+
+
+@authy_api.post("/protected/json/users/<authy_id>/devices/<device_id>/remove")
+async def remove_device(authy_id: str, device_id: str) -> JSON:
+    """push2fa extension: remove one device of this user, at once (404 if not theirs)."""
+    await devices.remove_device(
+        current_emulator(), authy_id_from(authy_id), _device_id_from(device_id)
+    )
+    return {"message": "Device removed.", "success": True}, 200
+
+
+@authy_api.post("/protected/json/users/<authy_id>/devices/<device_id>/test_push")
+async def test_push(authy_id: str, device_id: str) -> JSON:
+    """push2fa extension: a test notification to one device of this user."""
+    outcome = await devices.test_push(
+        current_emulator(), authy_id_from(authy_id), _device_id_from(device_id)
+    )
+    return {"push": outcome, "success": True}, 200
 
 
 @authy_api.get("/protected/<fmt>/verify/<token>/<authy_id>")

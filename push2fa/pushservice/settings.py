@@ -29,6 +29,9 @@ class EmulatorSettings:
     # worker and across restarts, or enrolled phones lose their cookie; a random one suits
     # a single short-lived process (tests).
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # In production only a decision signed on the phone (the Approver) approves: the
+    # control API and the development phone page (a cookie approves) are not even routed.
+    production: bool = False
 
     def __post_init__(self) -> None:
         if not self.api_key:

@@ -171,6 +171,15 @@ class SqlStore:
             )
         return result.rowcount == 1
 
+    async def remove_device(self, authy_id: int, device_id: int) -> bool:
+        """Delete one of the user's devices; False if the user has no such device."""
+        devices = tables.devices
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(devices).where(devices.c.id == device_id, devices.c.authy_id == authy_id)
+            )
+        return result.rowcount == 1
+
     async def register_device(
         self,
         custom_user_id: str,

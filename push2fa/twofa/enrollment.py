@@ -17,10 +17,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa import audit
 from push2fa.config import Settings
+from push2fa.domain import phones
 from push2fa.models import Enrollment, User, utcnow
 from push2fa.realtime import Realtime
 
+# PUSH2FA_ENROLMENT_TOKEN_MINUTES's default; the app itself always uses ttl(settings).
+# Kept for scripts that sign registration tokens outside the app (bench/seed.py).
 ENROLLMENT_TTL = timedelta(minutes=5)
+
+
+def ttl(settings: Settings) -> timedelta:
+    """How long the app waits for the phone: as long as the push service's token lives
+    (PUSH2FA_ENROLMENT_TOKEN_MINUTES), so the page never outlives or undercuts its code."""
+    return timedelta(minutes=settings.enrolment_token_minutes)
+
+
+def approver_url(settings: Settings, token: str) -> str | None:
+    """Where the Approver enrols this phone, or None where it cannot run (another push
+    service, or a public URL WebAuthn refuses: an IP address). The token rides in the
+    fragment, which never reaches a server log or a Referer."""
+    if not settings.uses_emulator or not phones.approver_possible(settings):
+        return None
+    return f"{settings.push_api_url}/approver/#t={token}"
 
 
 def custom_user_id(user_id: int) -> str:
@@ -52,8 +70,8 @@ def qr_svg(data: str) -> str:
     return buffer.getvalue().decode()
 
 
-async def start(db: AsyncSession, user: User) -> Enrollment:
-    """A new enrolment for `user`; any earlier pending one is abandoned."""
+async def start(db: AsyncSession, user: User, lifetime: timedelta) -> Enrollment:
+    """A new enrolment for `user`, valid `lifetime`; any earlier pending one is abandoned."""
     now = utcnow()
     await db.execute(
         update(Enrollment)
@@ -64,7 +82,7 @@ async def start(db: AsyncSession, user: User) -> Enrollment:
         user_id=user.id,
         status="pending",
         created_at=now.replace(microsecond=0),
-        expires_at=now.replace(microsecond=0) + ENROLLMENT_TTL,
+        expires_at=now.replace(microsecond=0) + lifetime,
         next_poll_at=now,
         poll_count=0,
     )
@@ -116,9 +134,12 @@ async def finish(
             .values(authy_id=authy_id, push_enabled_at=now)
         )
         audit.record(db, "twofa.enabled", enrollment.user_id)
+        audit.record(db, phones.ADDED, enrollment.user_id)
     else:
         audit.record(db, f"twofa.enrollment_{status}", enrollment.user_id)
     await db.commit()
     enrollment.status = status
     await realtime.publish_enrollment(enrollment.user_id, event_payload(enrollment))
+    if status == "completed":
+        await phones.tell_owner(db, enrollment.user_id, "added")
     return True

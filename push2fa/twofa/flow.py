@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from push2fa import audit, challenges, services
 from push2fa.authy.errors import AuthyError
 from push2fa.config import MAX_CHALLENGE_TTL
-from push2fa.domain import push_budget
+from push2fa.domain import familiarity, push_budget
 from push2fa.models import ChallengePurpose, LoginChallenge, User, utcnow
 from push2fa.twofa import matching
 from push2fa.useragent import describe
@@ -120,6 +120,7 @@ async def send_push(
     )
     assert challenge.authy_id is not None
     details = push_details(user, challenge)
+    details.update(await familiarity.describe(db, user.id, context.ip, context.user_agent))
     hidden = {"challenge": challenge.public_id}
     if code is not None:
         if matching.enforced(settings):

@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, Length
 
 from push2fa import audit, challenges, mail, protection, services
 from push2fa.accounts import landing_page
-from push2fa.domain import code_login, push_budget, sessions, stepup
+from push2fa.domain import code_login, phones, push_budget, sessions, stepup
 from push2fa.forms import CSRFOnlyForm, Form
 from push2fa.limits import MINUTE, posts_only, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
@@ -79,7 +79,7 @@ async def enable() -> Page:
     form = await CSRFOnlyForm.from_request()
     if request.method == "POST":
         async with services.current().db.session() as db:
-            await enrol.start(db, g.user)
+            await enrol.start(db, g.user, enrol.ttl(services.current().settings))
         return redirect(url_for("twofa.enroll"), 303)
     return await render_template("twofa/enable.html", form=form)
 
@@ -94,17 +94,26 @@ async def enroll() -> Page:
     if enrollment is None or enrollment.status == "cancelled":
         return redirect(url_for("twofa.enable"))
     left = max(0, int((enrollment.expires_at - utcnow()).total_seconds()))
-    context: dict[str, object] = {"enrollment": enrollment, "seconds_left": left}
+    context: dict[str, object] = {
+        "enrollment": enrollment,
+        "seconds_left": left,
+        "ttl_minutes": svc.settings.enrolment_token_minutes,
+    }
     if enrollment.status == "pending" and not g.user.push_enabled:
         token = enrol.registration_token(svc.settings, g.user.id, enrollment)
+        approver_url = enrol.approver_url(svc.settings, token)
         context.update(
             token=token,
-            qr=Markup(enrol.qr_svg(enrol.qr_payload(token))),
-            phone_url=(
+            # A phone's camera opens the Approver from its link; Authy apps scan authy://.
+            qr=Markup(enrol.qr_svg(approver_url or enrol.qr_payload(token))),
+            approver_url=approver_url,
+            # The test double (a cookie approves): development only, and labelled so.
+            dev_phone_url=(
                 f"{svc.settings.push_api_url}/phone?token={token}"
-                if svc.settings.uses_emulator
+                if svc.settings.uses_emulator and not svc.settings.is_production
                 else None
             ),
+            approver_off=svc.settings.uses_emulator and not phones.approver_possible(svc.settings),
         )
     if enrollment.status == "completed" and g.user.push_enabled:
         # Enrolment ends with the recovery codes, shown this once.

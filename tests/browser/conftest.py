@@ -107,6 +107,25 @@ async def site(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture
+async def localhost_site(tmp_path: Path, database_url: str) -> AsyncIterator[str]:
+    """The same app reached by name, http://localhost:PORT, as the quick start says: there
+    the push service's Approver is on (WebAuthn refuses IP addresses)."""
+    listener = reserve_listener()
+    url = url_of(listener).replace("://127.0.0.1:", "://localhost:")
+    app = create_app(
+        {
+            "secret_key": TEST_SECRET,
+            "instance_path": str(tmp_path / "instance"),
+            "database_url": database_url,
+            "bcrypt_rounds": 4,
+            "public_url": url,
+        }
+    )
+    async with serve_asgi(build_asgi(app), listener=listener):
+        yield url
+
+
 class PageWatch:
     """Collects what must not happen on any page: console errors, uncaught exceptions,
     CSP violations, server errors."""

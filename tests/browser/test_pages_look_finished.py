@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import AXE, PageWatch, browser_required, unavailable
+from tests.pushservice.approver.conftest import VirtualAuthenticator
 
 if not browser_required():
     pytest.importorskip("playwright", reason="the playwright package is not installed")
@@ -90,16 +91,18 @@ def axe_available() -> None:
 async def test_every_page_passes_axe_and_fits_the_screen_screenshots(
     axe_available: None,
     open_page: Any,
-    site: str,
+    localhost_site: str,
     page_watch: PageWatch,
     screenshot: Any,
     scheme: str,
 ) -> None:
+    site = localhost_site  # by name: the Approver (WebAuthn) is off on an IP address
     looker = Looker(scheme, screenshot)
     width, height = SIZES["desktop"]
     user = await open_page("user", width=width, height=height, color_scheme=scheme, axe=True)
     phone_w, phone_h = SIZES["phone"]
     phone = await open_page("phone", width=phone_w, height=phone_h, color_scheme=scheme, axe=True)
+    await VirtualAuthenticator.attach(phone)  # the phone's passkey, user verification on
 
     # The colour mode follows the system, set before the first paint.
     await user.goto(site)
@@ -138,12 +141,13 @@ async def test_every_page_passes_axe_and_fits_the_screen_screenshots(
     await user.get_by_role("button", name="Start").click()
     await expect(user.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
     await looker.look(user, "enroll")
-    phone_link = await user.locator("#phone-link").get_attribute("href")
-    assert phone_link
-    await phone.goto(phone_link)
-    await expect(phone.get_by_text("Account added to this phone.")).to_be_visible()
-    assert await phone.evaluate("document.documentElement.dataset.bsTheme") == scheme
-    await looker.look(phone, "phone-enrolled", sizes=("phone",))
+    approver_link = await user.locator("#approver-link").get_attribute("href")
+    assert approver_link
+    await phone.goto(approver_link)
+    await looker.look(phone, "approver-enrol", sizes=("phone",))
+    await phone.locator("#enrol-button").click()
+    await expect(phone.get_by_text("This phone is added")).to_be_visible(timeout=LIVE)
+    await looker.look(phone, "approver-enrolled", sizes=("phone",))
     await expect(user.get_by_role("heading", name="Push two-factor login is on")).to_be_visible(
         timeout=LIVE
     )
@@ -165,13 +169,12 @@ async def test_every_page_passes_axe_and_fits_the_screen_screenshots(
     await log_out(user)
 
     # The waiting card: pending, a wrong code, then denied on the phone.
-    await expect(phone.locator("#connection")).to_have_text("live", timeout=LIVE)
     await log_in_with_push(user, site)
     countdown = user.locator("#countdown")
     assert await countdown.evaluate(LIVE_ANCESTOR) is None, "the countdown is read out every second"
     await request_on_phone(phone)
     await looker.look(user, "wait")
-    await looker.look(phone, "phone-request", sizes=("phone",))
+    await looker.look(phone, "approver-request", sizes=("phone",))
 
     await user.get_by_text("No phone at hand?").click()
     await user.get_by_label("Use a recovery code").fill("aaaa-bbbb-cccc")
@@ -181,7 +184,7 @@ async def test_every_page_passes_axe_and_fits_the_screen_screenshots(
     await looker.look(user, "wait-wrong-code")
 
     card = await request_on_phone(phone)
-    await card.locator('[data-action="deny"]').click()
+    await card.locator(".deny-button").click()
     await expect(user.get_by_role("heading", name="Request denied")).to_be_visible(timeout=LIVE)
     # A finished state: no number, no trust box, no Resend; one primary action.
     await expect(user.locator("#match-code")).to_be_hidden()

@@ -1,6 +1,8 @@
 """The whole story of a new user, in real pages with real clicks, in a real browser.
 
-Two browser contexts: the user's computer and the user's phone (the emulator's phone page).
+Two browser contexts: the user's computer and the user's phone, the push2fa Approver with
+a CDP virtual authenticator (a passkey with user verification), as on one laptop with a
+second window. The site is at http://localhost:PORT: WebAuthn refuses IP addresses.
 The test only clicks and types; every page change after the phone's answer is the app's
 own doing, pushed over Socket.IO. A page is marked when the test starts waiting on it, and
 the mark is still there afterwards only if nothing reloaded or left the page.
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PageWatch, browser_required
+from tests.pushservice.approver.conftest import VirtualAuthenticator
 
 if not browser_required():  # where a browser is required, a missing package fails
     pytest.importorskip("playwright", reason="the playwright package is not installed")
@@ -88,16 +91,21 @@ async def assert_untouched(page: Page) -> None:
     assert await page.evaluate("window.__untouchedByTest === true"), "the page was reloaded"
 
 
+# A request card in the Approver, or on the development phone (other tests still use it).
+REQUEST_CARD = "article[data-uuid], .request-card"
+
+
 async def request_on_phone(phone: Page) -> Locator:
-    """The one pending request, as it arrives live on the phone page."""
-    card = phone.locator(".request-card")
+    """The one pending request, as it arrives live on the phone."""
+    card = phone.locator(REQUEST_CARD)
     await expect(card).to_have_count(1, timeout=LIVE)
     return card
 
 
 async def answer_on_phone(phone: Page, button: Locator) -> None:
+    """Tap a button; the passkey (virtual authenticator) signs the decision."""
     await button.click()
-    await expect(phone.locator(".request-card")).to_have_count(0, timeout=LIVE)
+    await expect(phone.locator(REQUEST_CARD)).to_have_count(0, timeout=LIVE)
 
 
 def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -106,13 +114,15 @@ def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 async def test_full_story(
     open_page: Any,
-    site: str,
+    localhost_site: str,
     page_watch: PageWatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    site = localhost_site
     user = await open_page("user")
-    phone = await open_page("phone", width=480, height=800)
+    phone = await open_page("phone", width=390, height=844)
+    authenticator = await VirtualAuthenticator.attach(phone)
 
     # 1. Register, log in with the password only, turn on push two-factor login.
     await register(user, site)
@@ -121,11 +131,14 @@ async def test_full_story(
     await user.get_by_role("link", name="Turn on push two-factor login").click()
     await user.get_by_role("button", name="Start").click()
     await expect(user.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
-    phone_link = await user.locator("#phone-link").get_attribute("href")
-    assert phone_link and phone_link.startswith(f"{site}/_emulator/phone?token=")
+    approver_link = await user.locator("#approver-link").get_attribute("href")
+    assert approver_link and approver_link.startswith(f"{site}/_emulator/approver/#t=")
 
-    await phone.goto(phone_link)  # the phone "scans" the code
-    await expect(phone.get_by_text("Account added to this phone.")).to_be_visible()
+    await phone.goto(approver_link)  # the phone "scans" the code
+    await phone.locator("#enrol-button").click()  # a passkey, with user verification
+    await expect(phone.get_by_text("This phone is added")).to_be_visible(timeout=LIVE)
+    assert "#t=" not in phone.url
+    assert len(await authenticator.credentials()) == 1
     on = user.get_by_role("heading", name="Push two-factor login is on")
     await expect(on).to_be_visible(timeout=LIVE)
     first_codes = await recovery_codes(user)
@@ -137,22 +150,24 @@ async def test_full_story(
     assert not set(codes) & set(first_codes)
     await user.get_by_role("link", name="Done").click()
     await expect(user.get_by_text("10 unused recovery codes.")).to_be_visible()
+    phones = user.locator("#phones-list > li")
+    await expect(phones).to_have_count(1)
+    await expect(phones).to_contain_text("passkey")
+    await expect(user.get_by_text("New phone added")).to_be_visible()
     await log_out(user)
 
-    # 3. Log in: the phone shows the request live, the right number logs the user in.
-    await expect(phone.locator("#connection")).to_have_text("live", timeout=LIVE)
+    # 3. Log in: the phone shows the request live; typing the number and approving (signed
+    # with the passkey) logs the user in.
     await mark_untouched(phone)
     code = await log_in_with_push(user, site)
     card = await request_on_phone(phone)
-    choices = card.locator('[data-action="pick"]')
-    await expect(choices).to_have_count(3)
-    assert code in await choices.all_inner_texts()
-    await expect(card.locator('[data-action="approve"]')).to_have_count(0)
+    await expect(card).to_contain_text(USERNAME)
+    await card.locator(".number-input").fill(code)
     await assert_untouched(phone)
 
     await phone.evaluate(RECORD_TAP)
     await user.evaluate(RECORD_APPROVED)
-    await card.locator(f'[data-action="pick"][data-code="{code}"]').click()
+    await card.locator(".approve-button").click()
     await user.wait_for_url(lambda url: "/auth/2fa/" not in url, timeout=LIVE)
     await expect(user.get_by_role("heading", name=f"Hello, {USERNAME}!")).to_be_visible()
     tapped = await phone.evaluate("window.__tappedAt")
@@ -169,8 +184,8 @@ async def test_full_story(
     code = await log_in_with_push(user, site)
     await mark_untouched(user)
     card = await request_on_phone(phone)
-    wrong = card.locator(f'[data-action="pick"]:not([data-code="{code}"])').first
-    await answer_on_phone(phone, wrong)
+    await card.locator(".number-input").fill(f"{(int(code) + 1) % 100:02d}")
+    await answer_on_phone(phone, card.locator(".approve-button"))
     await expect(user.locator("#denied-wrong-number")).to_be_visible(timeout=LIVE)
     await expect(user.locator("#denied-wrong-number")).to_contain_text("did not match")
     await assert_untouched(user)
@@ -178,7 +193,7 @@ async def test_full_story(
     await log_in_with_push(user, site)
     await mark_untouched(user)
     card = await request_on_phone(phone)
-    await answer_on_phone(phone, card.locator('[data-action="deny"]'))
+    await answer_on_phone(phone, card.locator(".deny-button"))
     await expect(user.get_by_text("Request denied on your phone")).to_be_visible(timeout=LIVE)
     await expect(user.locator("#denied-wrong-number")).to_be_hidden()
     await assert_untouched(user)
@@ -186,13 +201,13 @@ async def test_full_story(
     await log_in_with_push(user, site)
     await mark_untouched(user)
     card = await request_on_phone(phone)
-    await answer_on_phone(phone, card.locator('[data-action="report"]'))
-    await expect(phone.get_by_text("Reported as not you")).to_be_visible()
+    await card.locator(".report-button").click()
+    await expect(phone.get_by_text("Reported")).to_be_visible(timeout=LIVE)
     await expect(user.locator("#state-denied")).to_be_visible(timeout=LIVE)
     await assert_untouched(user)
     await log_in(user, site)  # the account now refuses to push for a while
     await expect(user.get_by_text("reported as not yours")).to_be_visible()
-    await expect(phone.locator(".request-card")).to_have_count(0)
+    await expect(phone.locator(REQUEST_CARD)).to_have_count(0)
     await assert_untouched(phone)  # every request reached the phone live
 
     page_watch.assert_clean()

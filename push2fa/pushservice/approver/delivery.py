@@ -21,6 +21,7 @@ from .webpush import Outcome, Subscription, WebPushSender
 log = logging.getLogger(__name__)
 
 NO_EXPIRY_TTL = 600
+TEST_PUSH_TTL = 60
 
 
 class PushDelivery:
@@ -40,13 +41,18 @@ class PushDelivery:
         ]
         await asyncio.gather(*(self._one(s, request.uuid, ttl) for s in targets))
 
-    async def _one(self, stored: StoredSubscription, request_id: str, ttl: int) -> None:
+    async def test_push(self, stored: StoredSubscription) -> Outcome:
+        """A push with no request in it, asked for from the security page: the phone shows
+        a notification, and the page learns whether the push service took it."""
+        return await self._one(stored, "", TEST_PUSH_TTL)
+
+    async def _one(self, stored: StoredSubscription, request_id: str, ttl: int) -> Outcome:
         subscription = Subscription(stored.endpoint, stored.p256dh, stored.auth)
         result = await self.sender.send(subscription, request_id, ttl)
         now = datetime.now(UTC)
         if result.outcome is Outcome.GONE:
             await self.store.drop_subscription(stored.id)
-            return
+            return result.outcome
         paused = None
         if result.outcome is Outcome.RETRY_LATER and result.retry_after is not None:
             paused = now + timedelta(seconds=result.retry_after)
@@ -57,3 +63,4 @@ class PushDelivery:
             delivered=result.outcome is Outcome.DELIVERED,
             paused_until=paused,
         )
+        return result.outcome

@@ -215,6 +215,51 @@ class ApproverStore:
             await s.commit()
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def revoke_device(self, device_id: int, now: datetime) -> int:
+        """Revoke every passkey of a removed device and drop its subscriptions at once."""
+        async with self.db.session() as s:
+            ids = select(credentials.c.id).where(credentials.c.device_id == device_id)
+            await s.execute(delete(subscriptions).where(subscriptions.c.credential.in_(ids)))
+            result = await s.execute(
+                update(credentials)
+                .where(credentials.c.device_id == device_id, credentials.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            await s.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def device_details(self, authy_id: int) -> dict[int, tuple[Credential, datetime | None]]:
+        """Per device of the account: its active passkey and when a push last reached it."""
+        async with self.db.session() as s:
+            rows = await s.execute(
+                select(credentials, subscriptions.c.last_delivered_at)
+                .outerjoin(subscriptions, subscriptions.c.credential == credentials.c.id)
+                .where(credentials.c.authy_id == authy_id, credentials.c.revoked_at.is_(None))
+                .order_by(credentials.c.id)
+            )
+            found: dict[int, tuple[Credential, datetime | None]] = {}
+            for row in rows:
+                values = dict(row._mapping)
+                delivered = values.pop("last_delivered_at")
+                credential = Credential(**values)
+                found[credential.device_id] = (credential, delivered)
+            return found
+
+    async def subscription_of_device(self, device_id: int) -> StoredSubscription | None:
+        async with self.db.session() as s:
+            row = (
+                await s.execute(
+                    select(subscriptions)
+                    .join(credentials, credentials.c.id == subscriptions.c.credential)
+                    .where(credentials.c.device_id == device_id, credentials.c.revoked_at.is_(None))
+                )
+            ).first()
+        if row is None:
+            return None
+        return StoredSubscription(
+            row.id, row.credential, row.endpoint, row.p256dh, row.auth, row.paused_until
+        )
+
     # --- push subscriptions ----------------------------------------------------------
 
     async def set_subscription(
