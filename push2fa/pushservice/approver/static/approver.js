@@ -293,7 +293,9 @@
     element.querySelector(".request-message").textContent = request.message;
     const details = element.querySelector(".request-details");
     const rows = [["Site", root.dataset.appName]];
-    if (request.account) rows.push(["Account", request.account]);
+    // The app names the account in its details ("Username"); the push service's own id
+    // for it means nothing to a person, so it is shown only when the app names none.
+    if (request.account && !(request.details || {}).Username) rows.push(["Account", request.account]);
     for (const [key, value] of Object.entries(request.details || {})) rows.push([key, value]);
     rows.push(["Requested", new Date(request.created_at).toLocaleString()]);
     for (const [key, value] of rows) {
