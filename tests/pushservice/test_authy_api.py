@@ -864,6 +864,8 @@ async def test_unknown_format_is_a_json_404(http, base_url, key) -> None:
     status, body = await call(http, "GET", f"{base_url}/protected/yaml/app/details", headers=key)
     assert status == 404
     assert_error(body, "60002")
+
+
 # --- push2fa extension: withdrawing a request ----------------------------------------------
 
 
