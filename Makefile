@@ -51,8 +51,8 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check push2fa
-	$(BIN)/mypy push2fa
+	$(BIN)/ruff format --check push2fa tests bench
+	$(BIN)/mypy push2fa tests bench
 
 bench: install-dev
 	$(BIN)/python -m bench.run

@@ -22,7 +22,6 @@ sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"])
 web = Quart(__name__)
 
 
-@sio.on("connect")
 async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
     jar: SimpleCookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
     morsel = jar.get(SESSION_COOKIE)
@@ -31,6 +30,10 @@ async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> boo
     await sio.enter_room(sid, f"challenge:{morsel.value}")
     await sio.emit("challenge", {"status": "pending"}, to=sid)
     return True
+
+
+# Registered by call, as push2fa.realtime does: socketio's decorator is untyped.
+sio.on("connect", on_connect)
 
 
 @web.post("/webhooks/authy")

@@ -67,7 +67,8 @@ async def cpu_over(server_cpu: Any, seconds: float) -> float:
     """% of one core that `server_cpu()` (CPU seconds) grew by over a window."""
     before, started = server_cpu(), time.monotonic()
     await asyncio.sleep(seconds)
-    return round(100 * (server_cpu() - before) / (time.monotonic() - started), 2)
+    share: float = round(100 * (server_cpu() - before) / (time.monotonic() - started), 2)
+    return share
 
 
 def bare_waiters(n: int) -> list[Waiter]:

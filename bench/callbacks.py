@@ -170,9 +170,7 @@ async def via_emulator(emulator_api: str, waiters: Sequence[Waiter], rate: float
     from bench.stack import API_KEY  # the control API takes the key in a header only
 
     headers = {"X-Authy-API-Key": API_KEY}
-    async with aiohttp.ClientSession(
-        timeout=timeout, connector=connector, headers=headers
-    ) as http:
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector, headers=headers) as http:
 
         async def decide(waiter: Waiter) -> Sent:
             sent = time.monotonic_ns()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -19,7 +20,7 @@ class Recorder:
     """Stands in for nothing: wraps the real Realtime and records what it published."""
 
     def __init__(self, realtime):
-        self.events: list[tuple[str, dict]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
         self._inner = realtime
 
     async def publish_challenge(self, public_id, data):
@@ -63,7 +64,8 @@ async def new_challenge(svc, user, ttl=120) -> LoginChallenge:
 async def status_of(svc, challenge) -> str:
     async with svc.db.session() as db:
         row = await db.get(LoginChallenge, challenge.id)
-        return row.status
+        status: str = row.status
+        return status
 
 
 async def test_new_challenge_is_pending_with_unguessable_public_id(svc, user):
@@ -265,6 +267,8 @@ async def test_a_passkey_answer_after_expiry_consumes_nothing(svc, user, publish
         )
     assert await status_of(svc, challenge) == S.PENDING
     assert published.events == []
+
+
 # Rules pinned one by one (they also kill mutants, see docs/mutation.md).
 
 
@@ -420,11 +424,13 @@ async def test_attach_provider_sets_the_request_id_and_first_poll(svc, user):
 async def test_lookups_need_an_exact_match(svc, user):
     challenge = await new_challenge(svc, user)
     async with svc.db.session() as db:
-        assert (await challenges.by_public_id(db, challenge.public_id)).id == challenge.id
+        found = await challenges.by_public_id(db, challenge.public_id)
+        assert found is not None and found.id == challenge.id
         for wrong in (None, "", "x" * 65, challenge.public_id[:-1]):
             assert await challenges.by_public_id(db, wrong) is None
         uuid = f"uuid-{challenge.id}"
-        assert (await challenges.by_provider(db, uuid, user.authy_id)).id == challenge.id
+        found = await challenges.by_provider(db, uuid, user.authy_id)
+        assert found is not None and found.id == challenge.id
         assert await challenges.by_provider(db, uuid, user.authy_id + 1) is None
         assert await challenges.by_provider(db, uuid + "x", user.authy_id) is None
 
@@ -446,8 +452,11 @@ async def test_polls_are_claimed_only_for_pending_due_sent_unexpired_challenges(
         claimed = await challenges.claim_polls(db, first_delay=1)
     assert [c.id for c in claimed] == [due.id]
     assert claimed[0].poll_count == 2
-    expected = utcnow() + challenges.poll_backoff(1, 2)
-    assert abs((claimed[0].next_poll_at - expected).total_seconds()) < 2
+    backoff = challenges.poll_backoff(1, 2)
+    next_poll_at = claimed[0].next_poll_at
+    assert backoff is not None and next_poll_at is not None
+    expected = utcnow() + backoff
+    assert abs((next_poll_at - expected).total_seconds()) < 2
 
 
 async def test_polls_are_claimed_oldest_first_up_to_the_limit(svc, user):

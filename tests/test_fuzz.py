@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 from quart import Quart
 from quart_auth import QuartAuth
+from sqlalchemy import Table
 
 from push2fa.app import create_app
 from push2fa.authy import signature
@@ -120,7 +121,7 @@ async def _seed(site_url: str, app: Quart) -> tuple[str, str, str]:
     async with app.extensions["push2fa"].db.session() as db:
         alice = (await db.execute(User.__table__.select())).first()
         assert alice is not None
-        await db.execute(User.__table__.update().values(authy_id=424242))
+        await db.execute(cast(Table, User.__table__).update().values(authy_id=424242))
         db.add(
             LoginChallenge(
                 public_id=CHALLENGE_ID,

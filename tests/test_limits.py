@@ -20,7 +20,8 @@ async def _guess(client, login: str) -> int:
     response = await client.post(
         "/auth/login", form={"csrf_token": token, "login": login, "password": "wrong guess"}
     )
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
 async def test_case_changed_logins_share_the_per_account_limit(app, client):

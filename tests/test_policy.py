@@ -176,7 +176,7 @@ CSRF_EXEMPT = {"webhooks.authy_callback"}
 def state_changing_routes(app: Quart) -> list[tuple[str, str, str]]:
     """(endpoint, method, concrete URL) for every POST/PUT/PATCH/DELETE route."""
     adapter = app.url_map.bind("localhost")
-    found = []
+    found: list[tuple[str, str, str]] = []
     for rule in app.url_map.iter_rules():
         methods = (rule.methods or set()) & csrf.STATE_CHANGING
         if rule.endpoint == "static" or not methods:
@@ -282,8 +282,9 @@ async def test_posting_every_form_without_this_sessions_token_is_refused_and_cha
         if endpoint in CSRF_EXEMPT:
             continue
         form = {"about_me": "pwned", "password": "x" * 12, "action": "push", "code": "123456"}
-        if tokens[token] is not None:
-            form["csrf_token"] = tokens[token]
+        csrf_token = tokens[token]
+        if csrf_token is not None:
+            form["csrf_token"] = csrf_token
         response = await alice_client.open(url, method=method, form=form)
         refused.append((endpoint, method, response.status_code))
 

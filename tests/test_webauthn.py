@@ -22,14 +22,12 @@ from push2fa.webauthn import (
     verify_assertion,
     verify_registration,
 )
+from tests.browser.conftest import chromium, open_page, page_watch  # noqa: F401  (fixtures)
 from tests.pushservice.approver.conftest import (  # noqa: F401  (fixtures)
     CREATE_JS,
     GET_JS,
     VirtualAuthenticator,
     blank_origin,
-    chromium,
-    open_page,
-    page_watch,
 )
 
 

@@ -41,7 +41,9 @@ async def pending(app) -> LoginChallenge:
         return challenge
 
 
-def body(status: str = "approved", uuid: str = "uuid-1", authy_id: Any = AUTHY_ID) -> dict:
+def body(
+    status: str = "approved", uuid: Any = "uuid-1", authy_id: Any = AUTHY_ID
+) -> dict[str, Any]:
     return {
         "authy_id": authy_id,
         "uuid": uuid,
@@ -75,17 +77,22 @@ async def post(
             "X-Authy-Signature-Nonce": nonce,
         },
     )
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
 async def status_of(app, challenge: LoginChallenge) -> str:
     async with app.extensions["push2fa"].db.session() as db:
-        return (await db.get(LoginChallenge, challenge.id)).status
+        status: str = (await db.get(LoginChallenge, challenge.id)).status
+        return status
 
 
 async def count(app, model: Any, *where: Any) -> int:
     async with app.extensions["push2fa"].db.session() as db:
-        return (await db.execute(select(func.count()).select_from(model).where(*where))).scalar()
+        total: int = (
+            await db.execute(select(func.count()).select_from(model).where(*where))
+        ).scalar()
+        return total
 
 
 async def test_genuine_callback_decides_its_challenge_once(app, client, pending):

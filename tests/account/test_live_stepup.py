@@ -32,7 +32,8 @@ def site_options():
 
 async def _user(site) -> User:
     async with site.app.extensions["push2fa"].db.session() as db:
-        return (await db.execute(select(User).where(User.username == "alice"))).scalar_one()
+        user: User = (await db.execute(select(User).where(User.username == "alice"))).scalar_one()
+        return user
 
 
 async def _count(site, model, *where) -> int:
@@ -113,7 +114,9 @@ async def _enrolment_codes(browser) -> list[str]:
     import re
 
     page = await (await browser.get("/auth/2fa/enroll")).text()
-    return re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', page, re.S).group(1).split()
+    block = re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', page, re.S)
+    assert block is not None
+    return block.group(1).split()
 
 
 # --- recovery codes ---------------------------------------------------------------------------

@@ -318,7 +318,10 @@ async def test_reset_ends_every_other_session_of_the_user(app: Quart, client):
     laptop = app.test_client()
     await login(laptop, remember="y")
     assert await is_logged_in(laptop)
-    stolen = next(c.value for c in laptop.cookie_jar if c.name == "push2fa_auth")
+    jar = laptop.cookie_jar
+    assert jar is not None
+    stolen = next(c.value for c in jar if c.name == "push2fa_auth")
+    assert stolen is not None
 
     path = await reset_link_from_outbox(app, client)
     assert (await choose_password(client, path, NEW_PASSWORD)).status_code == 302

@@ -11,12 +11,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_KEYS = {"count", "min", "median", "p95", "p99", "max", "mean"}
 
 
-def _run_quick(tmp_path: Path, only: str) -> dict:
+def _run_quick(tmp_path: Path, only: str) -> dict[str, Any]:
     results = tmp_path / "quick.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSH2FA_", "AUTHY_"))}
     done = subprocess.run(
@@ -40,7 +41,8 @@ def _run_quick(tmp_path: Path, only: str) -> dict:
         timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(results.read_text())
+    summary: dict[str, Any] = json.loads(results.read_text())
+    return summary
 
 
 def test_quick_push_run_reaches_every_waiting_browser(tmp_path: Path) -> None:

@@ -30,6 +30,18 @@ from tests.pushservice.approver.conftest import (  # noqa: F401
 )
 from tests.servers import reserve_listener, serve_asgi, url_of
 
+# Fixtures and helpers this folder's tests import from here.
+__all__ = [
+    "PageWatch",
+    "VirtualAuthenticator",
+    "blank_origin",
+    "chromium",
+    "localhost",
+    "open_page",
+    "page_watch",
+    "screenshot",
+]
+
 
 @dataclass
 class Site:
@@ -56,7 +68,8 @@ class Site:
     async def user(self, username: str) -> User:
         users = [u for u in await self.rows(User) if u.username == username]
         assert len(users) == 1
-        return users[0]
+        user: User = users[0]
+        return user
 
     async def events(self, name: str) -> list[AuditEvent]:
         return [e for e in await self.rows(AuditEvent) if e.event == name]

@@ -819,7 +819,8 @@ async def test_xml_format_answers_as_rails_xml(http, base_url, key, enrol) -> No
         root = ElementTree.fromstring(await response.read())
     assert root.tag == "hash"
     assert root.findtext("status/authy-id") == str(authy_id)
-    assert root.find("status/registered").attrib["type"] == "boolean"
+    registered = root.find("status/registered")
+    assert registered is not None and registered.attrib["type"] == "boolean"
     assert root.findtext("status/devices/device") == "android"
     assert root.findtext("success") == "true"
 
@@ -863,6 +864,8 @@ async def test_unknown_format_is_a_json_404(http, base_url, key) -> None:
     status, body = await call(http, "GET", f"{base_url}/protected/yaml/app/details", headers=key)
     assert status == 404
     assert_error(body, "60002")
+
+
 # --- push2fa extension: withdrawing a request ----------------------------------------------
 
 

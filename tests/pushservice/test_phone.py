@@ -279,7 +279,8 @@ def card_of(html: str, uuid: str) -> str:
 
 
 def transaction_of(received: Any) -> dict[str, Any]:
-    return json.loads(received.body)["approval_request"]["transaction"]
+    transaction: dict[str, Any] = json.loads(received.body)["approval_request"]["transaction"]
+    return transaction
 
 
 async def test_match_choices_show_as_number_buttons_instead_of_approve(

@@ -59,7 +59,8 @@ async def test_phones_racing_one_token_leave_exactly_one_winner(http, base_url) 
 
     async def race() -> int:
         async with http.post(f"{base_url}/api/devices", json={"token": token}) as response:
-            return response.status
+            status: int = response.status
+            return status
 
     statuses = await asyncio.gather(*(race() for _ in range(10)))
 

@@ -45,7 +45,8 @@ class Site:
     async def pending_requests(self, authy_id: int) -> list[dict[str, Any]]:
         status, body = await self.control("GET", f"/devices/{authy_id}/requests")
         assert status == 200, body
-        return body
+        requests: list[dict[str, Any]] = body
+        return requests
 
     async def pushes_sent(self, authy_id: int) -> int:
         """Every approval request the push service ever took for the user, whatever became
@@ -74,7 +75,8 @@ class Site:
             payload["code"] = code
         http_status, body = await self.control("POST", f"/requests/{uuid}", json=payload)
         assert http_status == 200, body
-        return body
+        decided: dict[str, Any] = body
+        return decided
 
 
 class Browser:
@@ -100,7 +102,9 @@ class Browser:
         self.last_html = await resp.text()
         return resp
 
-    async def post_form(self, path: str, data: dict[str, str], page: str | None = None):
+    async def post_form(
+        self, path: str, data: dict[str, str], page: str | None = None
+    ) -> aiohttp.ClientResponse:
         """Submit a form the way a browser does: fetch the page for its CSRF token first."""
         if page is not None:
             await self.get(page)

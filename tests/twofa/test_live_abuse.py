@@ -26,7 +26,8 @@ def site_options():
 
 async def _user(site, username="alice") -> User:
     async with site.app.extensions["push2fa"].db.session() as db:
-        return (await db.execute(select(User).where(User.username == username))).scalar_one()
+        user: User = (await db.execute(select(User).where(User.username == username))).scalar_one()
+        return user
 
 
 async def _events(site, event: str) -> int:
@@ -276,7 +277,8 @@ async def test_reported_push_ends_sessions_blocks_pushes_and_forces_a_new_passwo
 
 def _mail_text(path: Path) -> str:
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    return message.get_content()
+    content: str = message.get_content()
+    return content
 
 
 async def test_new_login_mail_links_to_a_working_report(site, enrolled, browsers, tmp_path):
@@ -294,7 +296,9 @@ async def test_new_login_mail_links_to_a_working_report(site, enrolled, browsers
             break
         await asyncio.sleep(0.05)
     assert "Firefox on Linux" in text
-    link = re.search(r"(http://\S+/account/report/\S+)", text).group(1)
+    found = re.search(r"(http://\S+/account/report/\S+)", text)
+    assert found is not None, text
+    link = found.group(1)
     stranger = browsers()
     resp = await stranger.http.get(link)
     stranger.last_html = await resp.text()
@@ -376,7 +380,9 @@ async def test_enrolment_ends_with_recovery_codes_shown_once(site, browsers):
     await browser.login("alice")
     await browser.enable_push()
     first = await (await browser.get("/auth/2fa/enroll")).text()
-    codes = re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', first, re.S).group(1).split()
+    block = re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', first, re.S)
+    assert block is not None
+    codes = block.group(1).split()
     assert len(codes) == 10
     again = await (await browser.get("/auth/2fa/enroll")).text()
     assert 'id="recovery-codes"' not in again

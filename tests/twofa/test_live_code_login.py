@@ -27,6 +27,7 @@ async def alice(site, browsers) -> tuple[Browser, int, list[str]]:
     authy_id = await browser.enable_push()
     await browser.post_form("/account/recovery-codes", {}, page="/account/security")
     block = re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', browser.last_html, re.S)
+    assert block is not None
     await browser.logout()
     return browser, authy_id, block.group(1).split()
 

@@ -38,7 +38,8 @@ async def alice(site, browsers) -> tuple[Browser, int, list[str]]:
 
 async def _user(site) -> User:
     async with site.app.extensions["push2fa"].db.session() as db:
-        return (await db.execute(select(User).where(User.username == "alice"))).scalar_one()
+        user: User = (await db.execute(select(User).where(User.username == "alice"))).scalar_one()
+        return user
 
 
 async def test_wrong_passwords_never_lock_the_victims_second_factor(site, alice, browsers):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import aiohttp
 
@@ -180,7 +181,9 @@ async def test_expired_challenge_is_announced(site, enrolled):
     await browser.wait_status("challenge", "expired", timeout=5)
 
 
-def _callback_body(authy_id: int, uuid: str, status: str, picked: str | None = "") -> dict:
+def _callback_body(
+    authy_id: int, uuid: str, status: str, picked: str | None = ""
+) -> dict[str, Any]:
     return {
         "authy_id": authy_id,
         "uuid": uuid,
@@ -192,7 +195,7 @@ def _callback_body(authy_id: int, uuid: str, status: str, picked: str | None = "
     }
 
 
-async def _post_callback(site, body: dict, nonce: str, key: str = API_KEY) -> int:
+async def _post_callback(site, body: dict[str, Any], nonce: str, key: str = API_KEY) -> int:
     url = f"{site.url}/webhooks/authy"
     sig = signature.sign(key, nonce, "POST", url, body)
     async with (

@@ -124,7 +124,9 @@ async def test_the_email_link_allows_pushes_again_once(site, enrolled, browsers)
     for _ in range(100):
         found = [m for m in _mails(site) if "/auth/2fa/allow-pushes/" in m]
         if found:
-            link = re.search(r"(http://\S+/auth/2fa/allow-pushes/\S+)", found[-1]).group(1)
+            match = re.search(r"(http://\S+/auth/2fa/allow-pushes/\S+)", found[-1])
+            assert match is not None, found[-1]
+            link = match.group(1)
             break
         await asyncio.sleep(0.05)
     assert link, "no link was mailed"

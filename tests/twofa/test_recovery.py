@@ -17,7 +17,8 @@ from push2fa.twofa import recovery
 
 @pytest.fixture
 def svc(app) -> Services:
-    return app.extensions["push2fa"]
+    services: Services = app.extensions["push2fa"]
+    return services
 
 
 async def add_user(svc: Services, name: str) -> User:

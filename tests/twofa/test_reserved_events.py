@@ -19,7 +19,8 @@ async def logged_in(browsers: Any, name: str) -> Browser:
     browser = browsers()
     await browser.register(name)
     await browser.login(name)
-    return browser
+    logged: Browser = browser
+    return logged
 
 
 async def user_id(site: Site, name: str) -> int:
@@ -28,7 +29,8 @@ async def user_id(site: Site, name: str) -> int:
     from push2fa.models import User
 
     async with site.app.extensions["push2fa"].db.session() as db:
-        return (await db.execute(select(User.id).where(User.username == name))).scalar_one()
+        user_id: int = (await db.execute(select(User.id).where(User.username == name))).scalar_one()
+        return user_id
 
 
 async def test_a_client_event_named_connect_cannot_join_another_sessions_rooms(site, browsers):

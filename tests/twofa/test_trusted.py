@@ -20,7 +20,8 @@ CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari
 
 @pytest.fixture
 def svc(app) -> Services:
-    return app.extensions["push2fa"]
+    services: Services = app.extensions["push2fa"]
+    return services
 
 
 async def add_user(svc: Services, name: str) -> User:
