@@ -240,7 +240,7 @@ async def test_a_pending_enrolment_is_replayed_on_connect_but_not_a_cancelled_on
     svc = app.extensions["push2fa"]
     async with svc.db.session() as db:
         dana = await db.get(User, 1)
-        started = await enrollment.start(db, dana)
+        started = await enrollment.start(db, dana, enrollment.ttl(svc.settings))
         payload = enrollment.event_payload(started)
     rooms, initial = await make_authorizer(app)(cookies)
     assert rooms == [realtime.user_room(1)]
