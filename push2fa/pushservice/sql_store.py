@@ -19,6 +19,7 @@ from sqlalchemy import Insert, Table, and_, delete, exists, func, literal, or_, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from push2fa.db import make_engine
 
@@ -153,14 +154,13 @@ class SqlStore:
                     return _user(row)
         raise RuntimeError("no free authy_id found")
 
-    async def get_user(self, authy_id: int) -> User | None:
-        users = tables.users
+    async def _row_where(self, table: Table, condition: ColumnElement[bool]) -> RowMapping | None:
+        """The one row of `table` a key names, or None."""
         async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(select(users).where(users.c.authy_id == authy_id)))
-                .mappings()
-                .first()
-            )
+            return (await conn.execute(select(table).where(condition))).mappings().first()
+
+    async def get_user(self, authy_id: int) -> User | None:
+        row = await self._row_where(tables.users, tables.users.c.authy_id == authy_id)
         return None if row is None else _user(row)
 
     async def delete_user(self, authy_id: int) -> bool:
@@ -272,13 +272,7 @@ class SqlStore:
     # --- devices -------------------------------------------------------------------
 
     async def get_device(self, device_id: int) -> Device | None:
-        devices = tables.devices
-        async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(select(devices).where(devices.c.id == device_id)))
-                .mappings()
-                .first()
-            )
+        row = await self._row_where(tables.devices, tables.devices.c.id == device_id)
         return None if row is None else _device(row)
 
     async def devices_for(self, authy_id: int) -> list[Device]:
@@ -324,13 +318,7 @@ class SqlStore:
         return request if result.rowcount == 1 else None
 
     async def get_request(self, request_uuid: str) -> ApprovalRequest | None:
-        requests = tables.requests
-        async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(select(requests).where(requests.c.uuid == request_uuid)))
-                .mappings()
-                .first()
-            )
+        row = await self._row_where(tables.requests, tables.requests.c.uuid == request_uuid)
         return None if row is None else _request(row)
 
     async def decide_request(
