@@ -120,7 +120,11 @@ async def _end_sessions(session_id: int | None) -> Page:
 @login_required
 @rate_limit(30, MINUTE)
 async def remove_phone(device_id: int) -> Page:
-    """Remove one of the user's phones at once (another account's phone is refused)."""
+    """Remove one of the user's phones at once (another account's phone is refused). Like
+    turning 2FA off, it needs a fresh second factor: a stolen session must not be able to
+    take the owner's phone away."""
+    if stepup.needs_second_factor(g.user):
+        return await _confirm_with_phone("security")
     async with services.current().db.session() as db:
         problem = await phones.remove(db, services.current().push_client(), g.user, device_id)
     if problem is None:

@@ -100,3 +100,24 @@ async def test_removing_another_accounts_phone_is_refused(site, browsers):
     async with site.http.post(url, json={}, headers=KEY) as response:
         assert response.status == 404
     assert [d["id"] for d in await devices_of(site, bob_authy)] == [bob_phone["id"]]
+
+
+async def test_a_session_without_a_fresh_second_factor_cannot_remove_the_phone(site, browsers):
+    """A stolen cookie of a session that gave no second factor lately (here: a trusted
+    browser's login, enrolled an hour ago) asks the phone first; the phone stays."""
+    from tests.twofa.test_live_push import _age_second_factor
+
+    alice = browsers()
+    await alice.register("alice")
+    await alice.login("alice")
+    authy_id = await alice.enable_push()
+    [device] = await devices_of(site, authy_id)
+    await alice.logout()
+    await _age_second_factor(site, alice, authy_id)
+
+    resp = await alice.post_form(
+        f"/account/phones/{device['id']}/remove", {}, page="/account/security"
+    )
+
+    assert resp.url.path == "/auth/2fa/wait"  # the phone is asked to confirm first
+    assert [d["id"] for d in await devices_of(site, authy_id)] == [device["id"]]
