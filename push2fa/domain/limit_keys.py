@@ -44,7 +44,9 @@ async def account_key() -> str:
     # Only the login form takes a username or an e-mail, two names of one account. The reset
     # form takes the e-mail alone, already one key once normalised: no lookup there, so the
     # request path does the same work whether or not the address has an account.
-    if typed and "login" in form:
+    # Text no account name can hold (a NUL or another control character) is no name: it
+    # gets the unknown-name key without a lookup (PostgreSQL refuses NUL in a query).
+    if typed and "login" in form and typed.isprintable():
         async with svc.db.session() as db:
             user = await find_by_login(db, typed)
         if user is not None:
