@@ -1,6 +1,7 @@
 """Every setting in one place: its environment name, default, parser and meaning.
 
-The table below is the single source for start-up validation, `.env.example` and the
+Each setting is declared once, as an attribute of `Settings`; the `SETTINGS` table derived
+from those declarations is the single source for start-up validation, `.env.example` and the
 README's settings table (a test keeps the three in step). An invalid value stops start-up
 with a `ConfigError` that names the setting, so a typo never becomes a silent default.
 """
@@ -12,13 +13,15 @@ import hmac
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_CHALLENGE_TTL = 600  # NIST SP 800-63B: an out-of-band challenge lives at most 10 minutes
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -111,428 +114,335 @@ class Setting:
     """One configurable value: where it comes from and what it means."""
 
     env: str
-    attr: str
     default: str
     parse: Callable[[str], Any]
     help: str
     secret: bool = False
+    attr: str = ""  # the Settings attribute that declares it, filled in below
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
+_SETTING = "push2fa.setting"  # the key of a Setting in its dataclass field's metadata
+
+
+def from_env(
+    env: str, default: str, parse: Callable[[str], T], help: str, *, secret: bool = False
+) -> T:
+    """Declare a Settings attribute read from the environment variable `env`.
+
+    The returned dataclass field carries the declaration, so each setting is written once.
+    It is typed as the parser's result: mypy then refuses an attribute whose annotation
+    differs from what its parser returns."""
+    return cast(T, field(metadata={_SETTING: Setting(env, default, parse, help, secret)}))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one running app, each declared once with its environment
+    name, default, parser and meaning; `testing` alone is set only by tests' overrides."""
+
+    env: str = from_env(
         "PUSH2FA_ENV",
-        "env",
         "development",
         _choice("development", "production"),
         "`production` refuses to start without a secret key and tightens defaults.",
-    ),
-    Setting(
+    )
+    secret_key: str = from_env(
         "PUSH2FA_SECRET_KEY",
-        "secret_key",
         "",
         _secret,
         "Signs sessions, login cookies and tokens. Development generates one once in "
         "`instance/secret_key`; production requires it.",
         secret=True,
-    ),
-    Setting(
+    )
+    instance_path: str = from_env(
         "PUSH2FA_INSTANCE_PATH",
-        "instance_path",
         str(PROJECT_ROOT / "instance"),
         _text,
         "Folder for the SQLite database, the development secret key and the mail outbox.",
-    ),
-    Setting(
+    )
+    database_url: str = from_env(
         "PUSH2FA_DATABASE_URL",
-        "database_url",
         "",
         _database_url,
         "SQLAlchemy URL; default `sqlite+aiosqlite:///<instance>/push2fa.db`. "
         "Use `postgresql+asyncpg://user@host/db` to scale out.",
-    ),
-    Setting(
+    )
+    public_url: str = from_env(
         "PUSH2FA_PUBLIC_URL",
-        "public_url",
         "http://localhost:5000",
         _http_url,
         "The URL users and Authy reach the site at. The webhook signature is checked "
         "against it, and cookies are `Secure` when it is https. A host name, not an IP "
         "address: WebAuthn (the Approver, passkeys) refuses IP addresses.",
-    ),
-    Setting(
+    )
+    allow_http_public_url: bool = from_env(
         "PUSH2FA_ALLOW_HTTP_PUBLIC_URL",
-        "allow_http_public_url",
         "0",
         _parse_bool,
         "Set to 1 to let `PUSH2FA_ENV=production` run on an `http://` public URL (cookies "
         "and the webhook then travel in clear text). Off: production requires https.",
-    ),
-    Setting(
+    )
+    trusted_proxies: int = from_env(
         "PUSH2FA_TRUSTED_PROXIES",
-        "trusted_proxies",
         "0",
         _int_range(0, 10),
         "How many reverse proxies in front of the app set X-Forwarded-* headers (0 = trust none).",
-    ),
-    Setting(
-        "PUSH2FA_BCRYPT_ROUNDS",
-        "bcrypt_rounds",
-        "12",
-        _int_range(4, 16),
-        "bcrypt cost factor for password hashes.",
-    ),
-    Setting(
-        "PUSH2FA_LOG_LEVEL",
-        "log_level",
-        "INFO",
-        _choice("debug", "info", "warning", "error"),
-        "Log level.",
-    ),
-    Setting(
+    )
+    bcrypt_rounds: int = from_env(
+        "PUSH2FA_BCRYPT_ROUNDS", "12", _int_range(4, 16), "bcrypt cost factor for password hashes."
+    )
+    log_level: str = from_env(
+        "PUSH2FA_LOG_LEVEL", "INFO", _choice("debug", "info", "warning", "error"), "Log level."
+    )
+    push_service: str = from_env(
         "PUSH2FA_PUSH_SERVICE",
-        "push_service",
         "",
         _choice("", "emulator", "authy"),
         "`authy` or `emulator`. Default: `authy` when AUTHY_PRODUCTION_API_KEY is set, "
         "otherwise the built-in emulator.",
-    ),
-    Setting(
+    )
+    authy_api_url: str = from_env(
         "PUSH2FA_AUTHY_API_URL",
-        "authy_api_url",
         "https://api.authy.com",
         _http_url,
         "Base URL of the real Authy API.",
-    ),
-    Setting(
+    )
+    emulator_url: str = from_env(
         "PUSH2FA_EMULATOR_URL",
-        "emulator_url",
         "",
         _text,
         "Base URL of an emulator running as its own process "
         "(e.g. `http://127.0.0.1:5001/_emulator`). Empty: mount it in-process.",
-    ),
-    Setting(
+    )
+    emulator_callback_method: str = from_env(
         "PUSH2FA_EMULATOR_CALLBACK_METHOD",
-        "emulator_callback_method",
         "POST",
         _choice("post", "get"),
         "How the emulator sends callbacks: POST (JSON) or GET.",
-    ),
-    Setting(
+    )
+    authy_timeout: float = from_env(
         "PUSH2FA_AUTHY_TIMEOUT",
-        "authy_timeout",
         "10",
         _float_range(0.1, 60),
         "Seconds before a request to the push service is abandoned.",
-    ),
-    Setting(
+    )
+    authy_app_name: str = from_env(
         "AUTHY_APP_NAME",
-        "authy_app_name",
         "push2fa",
         _text,
         "Authy application name, exactly as in the Twilio console (JWT `iss`).",
-    ),
-    Setting(
+    )
+    authy_app_id: str = from_env(
         "AUTHY_APP_ID",
-        "authy_app_id",
         "",
         _text,
         "Authy application id from the console settings. The emulator derives one when empty.",
-    ),
-    Setting(
+    )
+    authy_api_key: str = from_env(
         "AUTHY_PRODUCTION_API_KEY",
-        "authy_api_key",
         "",
         _text,
         "Authy production API key. Empty: the emulator derives a key from the secret key.",
         secret=True,
-    ),
-    Setting(
+    )
+    challenge_ttl: int = from_env(
         "PUSH2FA_CHALLENGE_TTL",
-        "challenge_ttl",
         "120",
         _int_range(30, MAX_CHALLENGE_TTL),
         "Seconds a login push stays valid (at most 600).",
-    ),
-    Setting(
+    )
+    status_poll_delay: float = from_env(
         "PUSH2FA_STATUS_POLL_DELAY",
-        "status_poll_delay",
         "3",
         _float_range(0.2, 60),
         "Seconds without a callback before the server asks the push service for the "
         "status (the safety net; the webhook stays the fast path).",
-    ),
-    Setting(
+    )
+    status_poll_limit: int = from_env(
         "PUSH2FA_STATUS_POLL_LIMIT",
-        "status_poll_limit",
         "3",
         _int_range(0, 3),
         "Safety-net polls per push at most, at 1×, 5× and 20× the poll delay (+3 s, +15 s, "
         "+60 s by default); 0 turns the poll off. None while callbacks are arriving.",
-    ),
-    Setting(
+    )
+    status_polls_per_second: float = from_env(
         "PUSH2FA_STATUS_POLLS_PER_SECOND",
-        "status_polls_per_second",
         "5",
         _float_range(0.1, 100),
         "Safety-net polls one worker sends the push service per second at most, however "
         "many pushes are waiting (vendor APIs rate-limit).",
-    ),
-    Setting(
+    )
+    number_matching: str = from_env(
         "PUSH2FA_NUMBER_MATCHING",
-        "number_matching",
         "always",
         _choice("always", "risky", "off"),
         "Number matching against push fatigue: `always`, `risky` (new browser or after a "
         "denial) or `off`. The real Authy app cannot take input: there the code is shown in "
         "the push for the user to compare.",
-    ),
-    Setting(
+    )
+    push_budget: int = from_env(
         "PUSH2FA_PUSH_BUDGET",
-        "push_budget",
         "5",
         _int_range(1, 50),
         "Pushes allowed per account since its last successful login. When they are spent no "
         "push is sent, whatever the time, until the user logs in with a recovery or app code "
         "or confirms by an e-mail link.",
-    ),
-    Setting(
+    )
+    push_budget_window: int = from_env(
         "PUSH2FA_PUSH_BUDGET_WINDOW",
-        "push_budget_window",
         "900",
         _int_range(60, 86400),
         "How long after a denied push a login counts as risky for number matching, in "
         "seconds (the push budget itself does not refill with time).",
-    ),
-    Setting(
+    )
+    max_failed_attempts: int = from_env(
         "PUSH2FA_MAX_FAILED_ATTEMPTS",
-        "max_failed_attempts",
         "100",
         _int_range(3, 100),
         "Consecutive second-factor failures (denied push, wrong number or code; never a wrong "
         "password) that stop pushes and app codes until a recovery-code login or a password "
         "reset (NIST: at most 100).",
-    ),
-    Setting(
+    )
+    report_block_minutes: int = from_env(
         "PUSH2FA_REPORT_BLOCK_MINUTES",
-        "report_block_minutes",
         "30",
         _int_range(1, 1440),
         "After “this wasn't me”, how long no push is sent to the account.",
-    ),
-    Setting(
+    )
+    trusted_browser_days: int = from_env(
         "PUSH2FA_TRUSTED_BROWSER_DAYS",
-        "trusted_browser_days",
         "30",
         _int_range(1, 90),
         "How long “don't ask again on this browser” lasts.",
-    ),
-    Setting(
+    )
+    rate_limits: bool = from_env(
         "PUSH2FA_RATE_LIMITS",
-        "rate_limits",
         "1",
         _parse_bool,
         "Per-IP and per-account request limits (Redis-backed when PUSH2FA_REDIS_URL is set).",
-    ),
-    Setting(
+    )
+    remember_days: int = from_env(
         "PUSH2FA_REMEMBER_DAYS",
-        "remember_days",
         "30",
         _int_range(1, 365),
         "How long “remember me” keeps a browser logged in.",
-    ),
-    Setting(
+    )
+    session_idle_minutes: int = from_env(
         "PUSH2FA_SESSION_IDLE_MINUTES",
-        "session_idle_minutes",
         "30",
         _int_range(1, 1440),
         "A login without “remember me” ends after this many minutes without a request.",
-    ),
-    Setting(
+    )
+    session_max_hours: int = from_env(
         "PUSH2FA_SESSION_MAX_HOURS",
-        "session_max_hours",
         "12",
         _int_range(1, 168),
         "A login without “remember me” ends this many hours after it began, active or not.",
-    ),
-    Setting(
+    )
+    mail_per_address_per_hour: int = from_env(
         "PUSH2FA_MAIL_PER_ADDRESS_PER_HOUR",
-        "mail_per_address_per_hour",
         "5",
         _int_range(1, 100),
         "Most mails (password reset, registration notice, alerts) sent to one address in an "
         "hour; beyond it they are dropped and logged, so nobody can use the site to flood "
         "an inbox.",
-    ),
-    Setting(
+    )
+    audit_retention_days: int = from_env(
         "PUSH2FA_AUDIT_RETENTION_DAYS",
-        "audit_retention_days",
         "365",
         _int_range(1, 3650),
         "Days the security history (audit log) is kept; older events are deleted by the "
         "background worker.",
-    ),
-    Setting(
+    )
+    smtp_host: str = from_env(
         "PUSH2FA_SMTP_HOST",
-        "smtp_host",
         "",
         _text,
         "SMTP server for outgoing mail. Empty: mail goes to the log and `instance/outbox/`.",
-    ),
-    Setting("PUSH2FA_SMTP_PORT", "smtp_port", "587", _int_range(1, 65535), "SMTP port."),
-    Setting("PUSH2FA_SMTP_USERNAME", "smtp_username", "", _text, "SMTP user name."),
-    Setting("PUSH2FA_SMTP_PASSWORD", "smtp_password", "", _text, "SMTP password.", secret=True),
-    Setting(
-        "PUSH2FA_SMTP_STARTTLS",
-        "smtp_starttls",
-        "1",
-        _parse_bool,
-        "Upgrade the SMTP connection with STARTTLS.",
-    ),
-    Setting(
+    )
+    smtp_port: int = from_env("PUSH2FA_SMTP_PORT", "587", _int_range(1, 65535), "SMTP port.")
+    smtp_username: str = from_env("PUSH2FA_SMTP_USERNAME", "", _text, "SMTP user name.")
+    smtp_password: str = from_env("PUSH2FA_SMTP_PASSWORD", "", _text, "SMTP password.", secret=True)
+    smtp_starttls: bool = from_env(
+        "PUSH2FA_SMTP_STARTTLS", "1", _parse_bool, "Upgrade the SMTP connection with STARTTLS."
+    )
+    mail_from: str = from_env(
         "PUSH2FA_MAIL_FROM",
-        "mail_from",
         "push2fa <no-reply@localhost>",
         _text,
         "Sender address of outgoing mail.",
-    ),
-    Setting(
+    )
+    redis_url: str = from_env(
         "PUSH2FA_REDIS_URL",
-        "redis_url",
         "",
         _redis_url,
         "Redis for Socket.IO fan-out across workers. Empty: one process, in memory.",
-    ),
-    Setting(
+    )
+    sticky_sessions: bool = from_env(
         "PUSH2FA_STICKY_SESSIONS",
-        "sticky_sessions",
         "0",
         _parse_bool,
         "Set to 1 when the load balancer pins each client to one worker: the browser may then "
         "fall back to HTTP long-polling. Otherwise sockets are WebSocket-only, which needs no "
         "pinning across workers.",
-    ),
-    Setting(
+    )
+    enrolment_token_minutes: int = from_env(
         "PUSH2FA_ENROLMENT_TOKEN_MINUTES",
-        "enrolment_token_minutes",
         "5",
         _int_range(1, 60),
         "Minutes a phone enrolment code (QR) stays valid at the built-in push service. Each "
         "code enrols one phone only.",
-    ),
-    Setting(
+    )
+    vapid_private_key: str = from_env(
         "PUSH2FA_VAPID_PRIVATE_KEY",
-        "vapid_private_key",
         "",
         _text,
         "The Approver's Web Push (VAPID) private key, raw base64url or DER base64 "
         "(`vapid --gen`). Development makes one once in `instance/vapid_private_key.pem`; "
         "production requires it.",
         secret=True,
-    ),
-    Setting(
+    )
+    vapid_subject: str = from_env(
         "PUSH2FA_VAPID_SUBJECT",
-        "vapid_subject",
         "mailto:admin@localhost",
         _vapid_subject,
         "Contact the browsers' push services see in each Approver push: a real `mailto:` or "
         "`https:` in production (Apple refuses localhost and .local).",
-    ),
-    Setting(
+    )
+    webauthn_rp_id: str = from_env(
         "PUSH2FA_WEBAUTHN_RP_ID",
-        "webauthn_rp_id",
         "",
         _text,
         "Relying party id of passkeys and security keys (a domain, never an IP); "
         "empty = the public URL's host, or `localhost` when that is an IP address.",
-    ),
-    Setting(
+    )
+    webauthn_origins: str = from_env(
         "PUSH2FA_WEBAUTHN_ORIGINS",
-        "webauthn_origins",
         "",
         _text,
         "Comma-separated origins allowed to use passkeys (an allow-list; the Host header "
         "is never trusted); empty = the public URL's origin, or `http://localhost:PORT`.",
-    ),
-    Setting(
+    )
+    passkey_attestation: str = from_env(
         "PUSH2FA_PASSKEY_ATTESTATION",
-        "passkey_attestation",
         "none",
         _choice("none", "direct"),
         "Attestation asked of new passkeys: `none` (privacy-friendly) or `direct`.",
-    ),
-    Setting(
+    )
+    passkeys_allow_synced: bool = from_env(
         "PUSH2FA_PASSKEYS_ALLOW_SYNCED",
-        "passkeys_allow_synced",
         "1",
         _parse_bool,
         "Accept synced passkeys (backup eligible, e.g. iCloud Keychain or Google Password "
         "Manager); 0 = device-bound passkeys and security keys only.",
-    ),
-    Setting(
+    )
+    ngrok: bool = from_env(
         "PUSH2FA_NGROK",
-        "ngrok",
         "0",
         _parse_bool,
         "Open an ngrok tunnel at start and use it as the public URL (extra `ngrok`).",
-    ),
-)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The validated settings of one running app."""
-
-    env: str
-    secret_key: str
-    instance_path: str
-    database_url: str
-    public_url: str
-    allow_http_public_url: bool
-    trusted_proxies: int
-    bcrypt_rounds: int
-    log_level: str
-    push_service: str
-    authy_api_url: str
-    emulator_url: str
-    emulator_callback_method: str
-    authy_timeout: float
-    authy_app_name: str
-    authy_app_id: str
-    authy_api_key: str
-    challenge_ttl: int
-    status_poll_delay: float
-    status_poll_limit: int
-    status_polls_per_second: float
-    number_matching: str
-    push_budget: int
-    push_budget_window: int
-    max_failed_attempts: int
-    report_block_minutes: int
-    trusted_browser_days: int
-    rate_limits: bool
-    remember_days: int
-    session_idle_minutes: int
-    session_max_hours: int
-    mail_per_address_per_hour: int
-    audit_retention_days: int
-    smtp_host: str
-    smtp_port: int
-    smtp_username: str
-    smtp_password: str
-    smtp_starttls: bool
-    mail_from: str
-    redis_url: str
-    sticky_sessions: bool
-    enrolment_token_minutes: int
-    vapid_private_key: str
-    vapid_subject: str
-    webauthn_rp_id: str
-    webauthn_origins: str
-    passkey_attestation: str
-    passkeys_allow_synced: bool
-    ngrok: bool
-    testing: bool = field(default=False)
+    )
+    testing: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -583,6 +493,13 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = "***" if f.name in secret_attrs and value else value
         return out
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    replace(f.metadata[_SETTING], attr=f.name) for f in fields(Settings) if _SETTING in f.metadata
+)
+"""Every environment setting in declaration order: the table that start-up validation,
+`.env.example` and the README's settings table are made from."""
 
 
 def derive_secret(secret_key: str, purpose: str, length: int = 32) -> str:

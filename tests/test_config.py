@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import stat
+import typing
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from push2fa.config import PROJECT_ROOT, SETTINGS, ConfigError, load_settings
+from push2fa.config import PROJECT_ROOT, SETTINGS, ConfigError, Settings, load_settings
 
 SECRET = "a-secret-key-that-is-long-enough"
 
@@ -31,6 +33,38 @@ def test_every_setting_is_named_for_the_environment():
     for name in names:
         assert re.fullmatch(r"(PUSH2FA|AUTHY)_[A-Z0-9_]+", name), name
     assert {"AUTHY_APP_NAME", "AUTHY_APP_ID", "AUTHY_PRODUCTION_API_KEY"} <= set(names)
+
+
+def test_every_settings_attribute_is_read_from_the_environment():
+    """A Settings attribute without an environment name would be settable by nobody; the
+    reverse (a table entry without an attribute) cannot be written, the table is derived."""
+    from_env = {s.attr for s in SETTINGS}
+
+    assert {f.name for f in fields(Settings)} - from_env == {"testing"}
+    assert len(SETTINGS) == len(from_env)
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.env)
+def test_every_parser_gives_its_attributes_type(setting):
+    expected = typing.get_type_hints(Settings)[setting.attr]
+
+    assert type(setting.parse(setting.default)) is expected
+
+
+# The seed's Authy names, kept so that an existing .env works unchanged.
+AUTHY_NAMES = {
+    "authy_app_name": "AUTHY_APP_NAME",
+    "authy_app_id": "AUTHY_APP_ID",
+    "authy_api_key": "AUTHY_PRODUCTION_API_KEY",
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.env)
+def test_every_environment_name_is_its_attributes_name(setting):
+    """Catches an environment name pasted onto the wrong attribute."""
+    expected = AUTHY_NAMES.get(setting.attr, f"PUSH2FA_{setting.attr.upper()}")
+
+    assert setting.env == expected
 
 
 def test_defaults_alone_give_a_working_development_setup(environ: dict[str, str]):
