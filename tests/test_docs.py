@@ -1,5 +1,5 @@
-"""The README's settings table and .env.example are generated from config.SETTINGS; these
-tests keep them in step with the code."""
+"""The README's settings table and .env.example are generated from the settings declared in
+config.py (scripts/settings_docs.py writes them); these tests keep them in step with the code."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ def test_readme_settings_table_is_the_generated_one():
     match = re.search(r"<!-- settings-table:.*?-->\n(.*?)<!-- /settings-table -->", readme, re.S)
     assert match, "README.md has no settings-table markers"
     assert match.group(1).strip() == markdown_table().strip(), (
-        "README settings table is stale: regenerate with `python -m push2fa.config --markdown`"
+        "README settings table is stale: regenerate with `python scripts/settings_docs.py`"
     )
 
 
 def test_env_example_is_the_generated_one():
     text = (PROJECT_ROOT / ".env.example").read_text()
     assert text.strip() == env_example().strip(), (
-        ".env.example is stale: regenerate with `python -m push2fa.config > .env.example`"
+        ".env.example is stale: regenerate with `python scripts/settings_docs.py`"
     )
 
 
