@@ -30,7 +30,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from push2fa import challenges, services
 from push2fa.domain import passkeys, sessions
-from push2fa.forms import CSRF_ERROR, CSRFOnlyForm, Form, no_control_characters
+from push2fa.forms import CSRFOnlyForm, Form, no_control_characters
 from push2fa.limits import MINUTE, rate_limit
 from push2fa.models import ChallengePurpose, ChallengeStatus, User
 from push2fa.passwords import verify_password
@@ -126,7 +126,7 @@ async def register_options() -> Page:
     """Start adding a passkey: a fresh second factor, or (with none yet) the password."""
     form = await StartAddForm.from_request()
     if not form.validate():
-        return _refused(CSRF_ERROR if form.csrf_failed else "Bad request.")
+        return _refused("Bad request.")
     svc = services.current()
     if await _has_second_factor(g.user):
         if not sessions.is_fresh(g.user):
@@ -146,7 +146,7 @@ async def register_options() -> Page:
 async def register() -> Page:
     form = await AddForm.from_request()
     if not form.validate():
-        await flash(CSRF_ERROR if form.csrf_failed else "The passkey was not added.", "danger")
+        await flash("The passkey was not added.", "danger")
         return redirect(url_for("passkeys.manage"), 303)
     svc = services.current()
     try:
@@ -167,9 +167,7 @@ async def register() -> Page:
 async def rename(passkey_id: int) -> Page:
     form = await RenameForm.from_request()
     if not form.validate():
-        await flash(
-            CSRF_ERROR if form.csrf_failed else "Enter a name (80 characters at most).", "danger"
-        )
+        await flash("Enter a name (80 characters at most).", "danger")
         return redirect(url_for("passkeys.manage"), 303)
     try:
         async with services.current().db.session() as db:
@@ -185,10 +183,6 @@ async def rename(passkey_id: int) -> Page:
 @login_required
 @rate_limit(30, MINUTE)
 async def remove(passkey_id: int) -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return redirect(url_for("passkeys.manage"), 303)
     if not sessions.is_fresh(g.user):
         await flash(NOT_FRESH, "warning")
         return redirect(url_for("passkeys.manage"), 303)
@@ -204,10 +198,6 @@ async def remove(passkey_id: int) -> Page:
 @rate_limit(6, MINUTE)
 async def confirm() -> Page:
     """Ask for a second factor now (the phone, or a passkey), then come back here."""
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        await flash(CSRF_ERROR, "danger")
-        return redirect(url_for("passkeys.manage"), 303)
     svc = services.current()
     context = request_context(next_path=url_for("passkeys.manage"))
     async with svc.db.session() as db:
@@ -240,9 +230,6 @@ async def _bound() -> Any:
 @public
 @rate_limit(20, MINUTE)
 async def second_factor_options() -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        return _refused(CSRF_ERROR)
     challenge = await _bound()
     if challenge is None or not _may_answer(challenge.purpose, challenge.user_id):
         return _refused("Please log in again.", 403)
@@ -267,7 +254,7 @@ def _may_answer(purpose: str, user_id: int) -> bool:
 async def second_factor() -> Page:
     form = await AnswerForm.from_request()
     if not form.validate():
-        await flash(CSRF_ERROR if form.csrf_failed else "The passkey answer is missing.", "danger")
+        await flash("The passkey answer is missing.", "danger")
         return redirect(url_for("twofa.wait"), 303)
     svc = services.current()
     trust = (await request.form).get("trust") in {"y", "on", "1", "true"}
@@ -301,9 +288,6 @@ async def second_factor() -> Page:
 @public
 @rate_limit(30, MINUTE)
 async def sign_in_options() -> Page:
-    form = await CSRFOnlyForm.from_request()
-    if not form.validate():
-        return _refused(CSRF_ERROR)
     svc = services.current()
     started = await _begin(lambda db: passkeys.begin_sign_in(db, svc.settings))
     return _options(started)
@@ -316,7 +300,7 @@ async def sign_in() -> Page:
     form = await AnswerForm.from_request()
     next_path = safe_next((await request.form).get("next"))
     if not form.validate():
-        await flash(CSRF_ERROR if form.csrf_failed else "The passkey answer is missing.", "danger")
+        await flash("The passkey answer is missing.", "danger")
         return redirect(url_for("auth.login"), 303)
     if g.user is not None:
         return redirect(next_path, 303)
