@@ -53,6 +53,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check push2fa tests bench
 	$(BIN)/mypy push2fa tests bench
+	$(BIN)/lint-imports
 
 bench: install-dev
 	$(BIN)/python -m bench.run
