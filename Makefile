@@ -66,7 +66,7 @@ screenshots: install-dev
 
 # Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml; see
 # docs/mutation.md). Slow, so not in CI: run it before resolving security work. One module:
-# make mutation MUTANTS='push2fa.twofa.recovery*'. Results: .venv/bin/mutmut results / show NAME.
+# make mutation MUTANTS='push2fa.domain.recovery_codes*'. Results: .venv/bin/mutmut results / show NAME.
 MUTANTS ?=
 MUTATION_CHILDREN ?= 2
 

@@ -6,8 +6,8 @@ open sockets the moment a shutdown signal arrives (see there for why that matter
 
 from dotenv import find_dotenv, load_dotenv
 
-from push2fa.app import create_app
 from push2fa.server import build_asgi
+from push2fa.web.app import create_app
 
 load_dotenv(find_dotenv(usecwd=True), override=False)
 application = create_app()

@@ -29,8 +29,9 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 from quart import Quart
 
-from push2fa import realtime, services
-from push2fa.urls import TrustedProxies
+from push2fa import services
+from push2fa.realtime import hub
+from push2fa.web.urls import TrustedProxies
 
 log = logging.getLogger("push2fa.server")
 
@@ -105,9 +106,9 @@ def build_asgi(app: Quart) -> ASGIApp:
     """Wrap a configured Quart app into the full ASGI application."""
     svc: services.Services = app.extensions["push2fa"]
     settings = svc.settings
-    stack: ASGIApp = realtime.wrap(app, svc.realtime)
+    stack: ASGIApp = hub.wrap(app, svc.realtime)
     if settings.emulator_in_process:
-        from push2fa.emulation import in_process_emulator
+        from push2fa.web.emulation import in_process_emulator
 
         stack = PrefixDispatcher(stack, {EMULATOR_PREFIX: in_process_emulator(settings)})
     if settings.trusted_proxies:

@@ -20,7 +20,7 @@ from quart import Quart, current_app
 from push2fa.authy.client import AuthyClient
 from push2fa.config import Settings
 from push2fa.db import Database
-from push2fa.realtime import Realtime
+from push2fa.realtime.hub import Realtime
 
 log = logging.getLogger("push2fa")
 
@@ -84,7 +84,7 @@ class Services:
             polls_per_second=self.settings.status_polls_per_second,
         )
         if self.settings.uses_emulator:  # only push2fa's own push service can withdraw
-            from push2fa import challenges
+            from push2fa.domain import challenges
             from push2fa.domain.withdrawal import Withdrawer
 
             self.withdrawer = Withdrawer(self.authy)

@@ -19,8 +19,9 @@ from quart import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit, challenges, mail, protection, webauthn
+from push2fa import mail, webauthn
 from push2fa.config import Settings
+from push2fa.domain import audit, challenges, protection
 from push2fa.models import (
     ChallengePurpose,
     ChallengeStatus,
@@ -30,7 +31,7 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from push2fa.realtime import Realtime
+from push2fa.realtime.hub import Realtime
 
 CEREMONY_LIFETIME = timedelta(milliseconds=webauthn.TIMEOUT_MS)
 MAX_NAME = 80

@@ -20,7 +20,7 @@ from typing import Any, NoReturn, cast
 
 from quart import current_app
 
-from push2fa.domain.probing import FailureLimiter
+from push2fa.pushservice.probing import FailureLimiter
 
 from . import payloads, totp
 from .callbacks import CallbackSender

@@ -24,7 +24,7 @@ from push2fa.pushservice.callbacks import get_query
 from push2fa.pushservice.errors import AuthyError
 from push2fa.pushservice.settings import EmulatorSettings
 from push2fa.pushservice.store import Device, build_request
-from push2fa.webhooks import _fields
+from push2fa.web.webhooks import _fields
 
 KEY = "roundtrip-api-key-0123456789"
 URL = "https://app.example/webhooks/authy"

@@ -1,7 +1,7 @@
 """The challenge state machine on real PostgreSQL, raced from two engines at once (two
 processes' connection pools): every transition is won exactly once and published once.
 
-tests/test_challenges.py has the same rules on the default database; here the races run
+tests/domain/test_challenges.py has the same rules on the default database; here the races run
 on PostgreSQL whatever PUSH2FA_TEST_DATABASE says, with real concurrent connections.
 """
 
@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from push2fa import challenges, webhooks
 from push2fa.cli import migrate
 from push2fa.db import Database
+from push2fa.domain import challenges
 from push2fa.migrate import is_current
 from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.web import webhooks
 
 S = ChallengeStatus
 CHALLENGES = 20

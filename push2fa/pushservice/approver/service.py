@@ -10,7 +10,7 @@ from typing import Any, cast
 from quart import Quart, current_app
 
 from push2fa.db import Database
-from push2fa.domain.approver import ApproverRules
+from push2fa.pushservice.approver.rules import ApproverRules
 from push2fa.pushservice.service import Emulator
 from push2fa.pushservice.store import ApprovalRequest
 from push2fa.webauthn import RelyingParty
