@@ -143,9 +143,9 @@ PLANTS = [
     ),
     Plant(
         "future-dated nonce accepted",
-        "push2fa/web/webhooks.py",
-        "    return abs(now - stamp) <= NONCE_WINDOW_SECONDS",
-        "    return now - stamp <= NONCE_WINDOW_SECONDS",
+        "push2fa/domain/webhook_nonces.py",
+        "    return abs(now - stamp) <= WINDOW_SECONDS",
+        "    return now - stamp <= WINDOW_SECONDS",
         ("tests/web/test_webhook_attacks.py::test_future_dated_nonce_refused",),
     ),
     Plant(

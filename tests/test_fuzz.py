@@ -41,8 +41,8 @@ from sqlalchemy import Table
 from push2fa.authy import signature
 from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.models import LoginChallenge, User, utcnow
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET, DatabaseFactory, csrf_from
 from tests.servers import reserve_listener, serve_asgi, url_of
 from tests.snapshots import Snapshot, changed_tables, snapshot

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa.domain import audit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
-from push2fa.realtime.hub import Realtime
+from push2fa.services import Publisher
 
 log = logging.getLogger("push2fa.challenges")
 
@@ -45,10 +45,10 @@ POLL_STEPS = (1, 5, 20)
 # place that sees every final transition (e.g. to take the push off the phone). Per realtime
 # server, i.e. per app; a listener must not raise and must not hold the caller up.
 EndListener = Callable[[Sequence[LoginChallenge], S, str], Awaitable[None]]
-_end_listeners: weakref.WeakKeyDictionary[Realtime, EndListener] = weakref.WeakKeyDictionary()
+_end_listeners: weakref.WeakKeyDictionary[Publisher, EndListener] = weakref.WeakKeyDictionary()
 
 
-def on_end(realtime: Realtime, listener: EndListener) -> None:
+def on_end(realtime: Publisher, listener: EndListener) -> None:
     """Call ``listener(challenges, new_status, by)`` after every transition out of pending."""
     _end_listeners[realtime] = listener
 
@@ -134,7 +134,7 @@ async def attach_provider(
 
 async def _transition(
     db: AsyncSession,
-    realtime: Realtime,
+    realtime: Publisher,
     condition: ColumnElement[bool],
     from_status: S,
     to_status: S,
@@ -202,7 +202,7 @@ async def _transition(
 
 async def decide(
     db: AsyncSession,
-    realtime: Realtime,
+    realtime: Publisher,
     challenge_id: int,
     status: S,
     *,
@@ -224,7 +224,7 @@ async def decide(
 
 
 async def cancel(
-    db: AsyncSession, realtime: Realtime, challenge_id: int, *, by: str, reason: str | None = None
+    db: AsyncSession, realtime: Publisher, challenge_id: int, *, by: str, reason: str | None = None
 ) -> LoginChallenge | None:
     won = await _transition(
         db,
@@ -238,7 +238,7 @@ async def cancel(
     return won[0] if won else None
 
 
-async def expire_due(db: AsyncSession, realtime: Realtime) -> list[LoginChallenge]:
+async def expire_due(db: AsyncSession, realtime: Publisher) -> list[LoginChallenge]:
     """Expire every pending challenge past its time (the sweep; safe in every worker).
 
     First a read of the earliest pending expiry (one seek in the (status, expires_at)
@@ -274,7 +274,7 @@ async def decided_since(db: AsyncSession, since: datetime) -> Sequence[tuple[str
 
 
 async def consume(
-    db: AsyncSession, realtime: Realtime, public_id: str, user_id: int
+    db: AsyncSession, realtime: Publisher, public_id: str, user_id: int
 ) -> LoginChallenge | None:
     """approved → consumed, once: the only way an approval turns into a login."""
     now = utcnow()
@@ -289,7 +289,7 @@ async def consume(
 
 async def answer_at_once(
     db: AsyncSession,
-    realtime: Realtime,
+    realtime: Publisher,
     public_id: str,
     user_id: int,
     *,

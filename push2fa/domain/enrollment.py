@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from push2fa.config import Settings
 from push2fa.domain import audit, phones
 from push2fa.models import Enrollment, User, utcnow
-from push2fa.realtime.hub import Realtime
+from push2fa.services import Publisher
 
 # PUSH2FA_ENROLMENT_TOKEN_MINUTES's default; the app itself always uses ttl(settings).
 # Kept for scripts that sign registration tokens outside the app (bench/seed.py).
@@ -108,7 +108,7 @@ def event_payload(enrollment: Enrollment) -> dict[str, str]:
 
 async def finish(
     db: AsyncSession,
-    realtime: Realtime,
+    realtime: Publisher,
     enrollment: Enrollment,
     status: str,
     authy_id: int | None = None,

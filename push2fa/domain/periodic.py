@@ -15,12 +15,11 @@ from sqlalchemy import select, update
 
 from push2fa import mail_budget
 from push2fa.authy.errors import AuthyError
-from push2fa.domain import audit, challenges
+from push2fa.domain import audit, challenges, webhook_nonces
 from push2fa.domain import enrollment as enrol
 from push2fa.domain.push_answers import apply_answer
 from push2fa.models import ChallengeStatus, Enrollment, LoginChallenge, utcnow
 from push2fa.services import Services
-from push2fa.web import webhooks
 
 log = logging.getLogger("push2fa.workers")
 
@@ -175,7 +174,7 @@ class Redelivery:
 
 async def prune_once(svc: Services) -> None:
     async with svc.db.session() as db:
-        await webhooks.prune_nonces(db)
+        await webhook_nonces.prune(db)
 
 
 async def prune_audit_once(svc: Services) -> None:

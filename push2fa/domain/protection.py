@@ -25,13 +25,13 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from push2fa.realtime.hub import Realtime
+from push2fa.services import Publisher
 
 log = logging.getLogger("push2fa.protection")
 
 
 async def record_failure(
-    db: AsyncSession, settings: Settings, user_id: int, kind: str, realtime: Realtime | None
+    db: AsyncSession, settings: Settings, user_id: int, kind: str, realtime: Publisher | None
 ) -> bool:
     """Count one failed attempt; lock the second factor when the limit is reached.
     Returns True if this failure locked it. Commits."""
@@ -96,7 +96,7 @@ async def record_success(db: AsyncSession, user_id: int) -> None:
 
 
 async def end_pending_pushes(
-    db: AsyncSession, realtime: Realtime, user_id: int, reason: str
+    db: AsyncSession, realtime: Publisher, user_id: int, reason: str
 ) -> int:
     pending = (
         (
@@ -118,7 +118,7 @@ async def end_pending_pushes(
 
 
 async def report_not_me(
-    db: AsyncSession, settings: Settings, realtime: Realtime, user_id: int, source: str
+    db: AsyncSession, settings: Settings, realtime: Publisher, user_id: int, source: str
 ) -> None:
     """'This wasn't me': block pushes for a while, end every pending push and every
     session, forget trusted browsers, and make the user change the password next time."""

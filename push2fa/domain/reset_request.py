@@ -14,8 +14,8 @@ import asyncio
 from push2fa import mail
 from push2fa.domain import audit
 from push2fa.domain.reset_tokens import make_reset_token
+from push2fa.domain.users import find_by_login
 from push2fa.services import Services
-from push2fa.web.accounts import find_by_login
 
 SUBJECT = "Reset your push2fa password"
 # The task starts after this pause, so that its work (more of it for a known address)

@@ -103,7 +103,7 @@ def create_emulator_quart_app(
         app.register_blueprint(control_api)
         app.register_blueprint(phone)
     if approver is not None:  # the Approver PWA (its tables need the app's database)
-        from .approver.service import init_approver
+        from .approver.mount import init_approver
 
         init_approver(app, emulator, approver)
     app.register_error_handler(AuthyError, _authy_error)

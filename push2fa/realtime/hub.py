@@ -82,6 +82,10 @@ class Realtime:
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
 
+    @property
+    def open_websockets(self) -> int:
+        return 0 if self.gate is None else self.gate.open_websockets
+
     def set_authorizer(self, authorizer: Authorizer) -> None:
         self._authorize = authorizer
 

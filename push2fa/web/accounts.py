@@ -9,23 +9,11 @@ from __future__ import annotations
 
 from quart import Quart, g, redirect, request, session, url_for
 from quart_auth import current_user, logout_user
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from push2fa import services
 from push2fa.domain import sessions
 from push2fa.models import User
-
-
-async def find_by_login(db: AsyncSession, login: str) -> User | None:
-    """Look a user up by username or e-mail, case-insensitively."""
-    key = login.strip()
-    column = User.email if "@" in key else User.username
-    # lower() on both sides: SQLite's lower() folds ASCII only, unlike Python's str.lower().
-    return (
-        await db.execute(select(User).where(func.lower(column) == func.lower(key)))
-    ).scalar_one_or_none()
 
 
 async def _load_user() -> None:

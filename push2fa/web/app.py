@@ -16,11 +16,13 @@ from werkzeug.routing import IntegerConverter, Map
 from push2fa import services
 from push2fa.assets import content_security_policy, init_assets
 from push2fa.config import Settings, load_settings
+from push2fa.domain import withdrawal
 from push2fa.domain.inputs import MAX_ROW_ID
 from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.domain.periodic import run_forever
 from push2fa.logs import configure_logging
 from push2fa.realtime.access import make_authorizer
+from push2fa.realtime.hub import Realtime
 from push2fa.web import accounts, csrf
 from push2fa.web.forms import csrf_token
 from push2fa.web.limits import init_limits
@@ -54,8 +56,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     async def _settings_in_templates() -> dict[str, object]:
         return {"settings": settings, "transports": ",".join(settings.socket_transports)}
 
-    svc = services.init_app(app, settings)
-    svc.realtime.set_authorizer(make_authorizer(app))
+    hub = Realtime(settings)
+    hub.set_authorizer(make_authorizer(app))
+    svc = services.init_app(app, settings, hub)
+    svc.on_start.append(withdrawal.install)
     svc.background.append(run_forever)
     accounts.init_app(app)
     csrf.init_app(app)

@@ -15,7 +15,7 @@ import hmac
 from quart import g, request
 
 from push2fa import services
-from push2fa.web.accounts import find_by_login
+from push2fa.domain.users import find_by_login
 
 MAX_LOGIN_LENGTH = 254
 

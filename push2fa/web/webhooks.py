@@ -11,21 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
 from typing import Any
 
 from quart import Blueprint, current_app, request
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa import services
 from push2fa.authy import signature
 from push2fa.authy.params import ParamsError, parse_query
-from push2fa.domain import audit, challenges
+from push2fa.domain import audit, challenges, webhook_nonces
 from push2fa.domain.inputs import MAX_BIGINT, parse_id
 from push2fa.domain.push_answers import apply_answer
-from push2fa.models import ChallengeStatus, WebhookNonce, utcnow
+from push2fa.models import ChallengeStatus
 from push2fa.web import write_budget
 from push2fa.web.csrf import csrf_exempt
 from push2fa.web.limits import rate_exempt
@@ -36,7 +32,6 @@ log = logging.getLogger("push2fa.webhooks")
 blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_WEBHOOK_BYTES = 64 * 1024
-NONCE_WINDOW_SECONDS = 300
 CONSOLE_TEST_AUTHY_ID = 1234
 SIGNATURE_HEADER = "X-Authy-Signature"
 NONCE_HEADER = "X-Authy-Signature-Nonce"
@@ -49,14 +44,6 @@ class Rejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def _nonce_is_fresh(nonce: str, now: float) -> bool:
-    try:
-        stamp = float(nonce)
-    except ValueError:
-        return False
-    return abs(now - stamp) <= NONCE_WINDOW_SECONDS
 
 
 async def _read_params() -> dict[str, Any] | bytes:
@@ -107,28 +94,6 @@ def _reason(data: dict[str, Any]) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-async def _remember_nonce(db: AsyncSession, nonce: str, sig: str) -> bool:
-    """Store the (nonce, signature) pair; False if it was seen before (a replay).
-
-    Flushed, not committed: the pair commits with the decision, in one write transaction
-    (one wait for SQLite's write lock per callback, not two). A concurrent copy of the
-    same callback still fails on the unique key, when its INSERT reaches the database."""
-    db.add(WebhookNonce(signature=sig[:128], nonce=nonce[:64]))
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        return False
-    return True
-
-
-async def prune_nonces(db: AsyncSession) -> None:
-    """Forget pairs older than the freshness window: they would be rejected as stale anyway."""
-    cutoff = utcnow() - timedelta(seconds=2 * NONCE_WINDOW_SECONDS)
-    await db.execute(delete(WebhookNonce).where(WebhookNonce.received_at < cutoff))
-    await db.commit()
-
-
 async def _handle() -> Reply:
     svc = services.current()
     settings = svc.settings
@@ -143,11 +108,11 @@ async def _handle() -> Reply:
         settings.authy_api_key, nonce, request.method, settings.webhook_url, params, sig
     ):
         raise Rejected(401, "bad signature")
-    if not _nonce_is_fresh(nonce, time.time()):
+    if not webhook_nonces.is_fresh(nonce, time.time()):
         raise Rejected(401, "stale nonce")
     authy_id, uuid, status, reason = _fields(params)
     async with svc.db.session() as db:
-        if not await _remember_nonce(db, nonce, sig):
+        if not await webhook_nonces.remember(db, nonce, sig):
             raise Rejected(409, "replayed callback")
         # A signed, fresh, first-seen callback: the webhook path works, the poll may rest.
         svc.push_client().poll_budget.callback_arrived()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET
 from tests.servers import reserve_listener, serve_asgi, url_of
 from tests.web.twofa.conftest import Browser, Site

@@ -20,8 +20,8 @@ from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.models import Enrollment, User, UserSession, utcnow
 from push2fa.realtime.access import make_authorizer
 from push2fa.realtime.rooms import CHALLENGE_EVENT, ENROLLMENT_EVENT, challenge_room, user_room
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import csrf_from, login, register
 from tests.servers import reserve_listener, serve_asgi, url_of
 

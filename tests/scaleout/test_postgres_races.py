@@ -19,10 +19,9 @@ from sqlalchemy import update
 
 from push2fa.cli import migrate
 from push2fa.db import Database
-from push2fa.domain import challenges
+from push2fa.domain import challenges, webhook_nonces
 from push2fa.migrate import is_current
 from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
-from push2fa.web import webhooks
 
 S = ChallengeStatus
 CHALLENGES = 20
@@ -158,7 +157,7 @@ async def test_status_polls_are_claimed_by_one_process_each(engines, pending):
 async def test_a_replayed_callback_is_accepted_by_one_process_only(engines):
     async def remember_then_decide(db) -> bool:
         # The webhook flushes the pair and commits it with the decision.
-        fresh = await webhooks._remember_nonce(db, "1767225600", "sig-abc")
+        fresh = await webhook_nonces.remember(db, "1767225600", "sig-abc")
         if fresh:
             await db.commit()
         return fresh

@@ -17,11 +17,11 @@ from quart_rate_limiter import (
 )
 from werkzeug.routing import FloatConverter, IntegerConverter, Rule
 
-from push2fa.server import build_asgi
 from push2fa.web import csrf
 from push2fa.web.app import create_app
 from push2fa.web.forms import CSRF_ERROR
 from push2fa.web.policy import policy_of, public
+from push2fa.web.stack import build_asgi
 from tests.conftest import get_csrf, login, register
 from tests.snapshots import changed_tables, snapshot
 

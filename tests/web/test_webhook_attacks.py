@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from push2fa.authy import signature
 from push2fa.domain import challenges
+from push2fa.domain.webhook_nonces import WINDOW_SECONDS as NONCE_WINDOW_SECONDS
 from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, WebhookNonce
-from push2fa.web.webhooks import NONCE_WINDOW_SECONDS
 
 API_KEY = "webhook-test-api-key-0123456789abcdef"
 PUBLIC = "https://login.example.com"

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from quart import Quart
 
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from push2fa.web.write_budget import REJECTED_WEBHOOKS_OVERALL, REJECTED_WEBHOOKS_PER_SOURCE
 from tests.servers import reserve_listener, serve_asgi, url_of
 from tests.web.auth.rows import audit_events

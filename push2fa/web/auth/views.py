@@ -14,8 +14,9 @@ from push2fa.domain.login_flow import begin_push_login
 from push2fa.domain.passwords import hash_password, verify_password
 from push2fa.domain.reset_request import send_reset_link
 from push2fa.domain.reset_tokens import read_reset_token, spend_token
+from push2fa.domain.users import find_by_login
 from push2fa.models import User
-from push2fa.web.accounts import find_by_login, landing_page
+from push2fa.web.accounts import landing_page
 from push2fa.web.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.web.forms import Form
 from push2fa.web.limits import MINUTE, per_ip_and_account, posts_only, rate_limit

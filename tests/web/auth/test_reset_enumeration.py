@@ -18,8 +18,8 @@ import pytest
 from quart import Quart, has_request_context
 from sqlalchemy import event
 
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import csrf_from, get_csrf, register
 from tests.servers import reserve_listener, serve_asgi, url_of
 

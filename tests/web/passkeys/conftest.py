@@ -13,8 +13,8 @@ from quart import Quart
 from sqlalchemy import select
 
 from push2fa.models import AuditEvent, LoginChallenge, Passkey, User
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.browser.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
     PageWatch,
     chromium,

@@ -18,8 +18,8 @@ import socketio
 from yarl import URL
 
 from push2fa.pushservice import EmulatorSettings, create_emulator_app
-from push2fa.server import build_asgi
 from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.servers import reserve_listener, serve_asgi, url_of
 
