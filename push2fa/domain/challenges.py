@@ -32,7 +32,6 @@ log = logging.getLogger("push2fa.challenges")
 
 S = ChallengeStatus
 DECISIONS = {S.APPROVED, S.DENIED}
-FINAL = {S.DENIED, S.EXPIRED, S.CANCELLED, S.CONSUMED}
 # After an approval the page still has this long to complete the login, even if the
 # challenge's own expiry passes meanwhile (the approval landed just in time).
 COMPLETE_GRACE = timedelta(seconds=30)

@@ -136,12 +136,3 @@ async def report_not_me(
     audit.record(db, "push.reported", user_id, source=source)
     await db.commit()
     await end_pending_pushes(db, realtime, user_id, reason="reported")
-
-
-async def unlock(db: AsyncSession, user_id: int) -> None:
-    """A password reset proves control of the mailbox: the lock and counter start over."""
-    await db.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(failed_attempts=0, second_factor_locked_at=None)
-    )

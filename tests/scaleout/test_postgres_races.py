@@ -20,8 +20,8 @@ from sqlalchemy import update
 from push2fa.cli import migrate
 from push2fa.db import Database
 from push2fa.domain import challenges, webhook_nonces
-from push2fa.migrate import is_current
 from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
+from tests.test_migrations import is_current
 
 S = ChallengeStatus
 CHALLENGES = 20
