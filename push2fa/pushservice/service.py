@@ -33,7 +33,7 @@ from .errors import (
     UnknownUser,
 )
 from .phone_session import PhoneCookies
-from .realtime import PhoneRealtime
+from .phone_updates import PhoneRealtime
 from .registration import registration_from
 from .settings import EmulatorSettings
 from .sql_store import SqlStore

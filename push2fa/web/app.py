@@ -23,7 +23,7 @@ from push2fa.domain.periodic import run_forever
 from push2fa.logs import configure_logging
 from push2fa.realtime.access import make_authorizer
 from push2fa.realtime.hub import Realtime
-from push2fa.web import accounts, csrf
+from push2fa.web import csrf, request_user
 from push2fa.web.forms import csrf_token
 from push2fa.web.limits import init_limits
 
@@ -61,7 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Quart:
     svc = services.init_app(app, settings, hub)
     svc.on_start.append(withdrawal.install)
     svc.background.append(run_forever)
-    accounts.init_app(app)
+    request_user.init_app(app)
     csrf.init_app(app)
     init_limits(app, settings)
     _register_blueprints(app)

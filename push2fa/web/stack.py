@@ -86,7 +86,7 @@ def build_asgi(app: Quart) -> ASGIApp:
         raise TypeError("the app's realtime server must be a push2fa.realtime.hub.Realtime")
     stack: ASGIApp = wrap(app, svc.realtime)
     if settings.emulator_in_process:
-        from push2fa.web.emulation import in_process_emulator
+        from push2fa.web.own_push_service import in_process_emulator
 
         stack = PrefixDispatcher(stack, {EMULATOR_PREFIX: in_process_emulator(settings)})
     if settings.trusted_proxies:

@@ -17,7 +17,7 @@ from quart import Blueprint, Response, render_template, request, send_from_direc
 from push2fa.pushservice.approver.rules import Refused
 from push2fa.pushservice.phone import client_ip, phone_session, with_cookie
 from push2fa.pushservice.phone_session import PhoneSession
-from push2fa.pushservice.realtime import SOCKETIO_PATH, request_card
+from push2fa.pushservice.phone_updates import SOCKETIO_PATH, request_card
 from push2fa.pushservice.service import current_emulator, now_utc
 
 from .service import current_approver

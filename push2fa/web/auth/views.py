@@ -16,11 +16,11 @@ from push2fa.domain.reset_request import send_reset_link
 from push2fa.domain.reset_tokens import read_reset_token, spend_token
 from push2fa.domain.users import find_by_login
 from push2fa.models import User
-from push2fa.web.accounts import landing_page
 from push2fa.web.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
 from push2fa.web.forms import Form
 from push2fa.web.limits import MINUTE, per_ip_and_account, posts_only, rate_limit
 from push2fa.web.policy import login_required, public
+from push2fa.web.request_user import landing_page
 from push2fa.web.urls import safe_next
 from push2fa.web.welcome import welcome_message
 

@@ -50,10 +50,10 @@ from push2fa.domain.login_flow import (
 )
 from push2fa.domain.useragent import describe
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
-from push2fa.web.accounts import landing_page
 from push2fa.web.forms import CSRFOnlyForm, Form
 from push2fa.web.limits import MINUTE, posts_only, rate_limit
 from push2fa.web.policy import login_required, public
+from push2fa.web.request_user import landing_page
 from push2fa.web.welcome import welcome_message
 
 blueprint = Blueprint("twofa", __name__, url_prefix="/auth/2fa")
