@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-# Answers that a client probing for ids, keys or cookies collects (see domain.probing).
+# Answers that a client probing for ids, keys or cookies collects (see pushservice.probing).
 PROBE_FAILURES = frozenset({401, 403, 404})
 HSTS = "max-age=63072000; includeSubDomains"
 

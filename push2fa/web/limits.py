@@ -1,6 +1,6 @@
 """Request rate limits: per IP on every form, and per account on the password step.
 
-Keys come from domain/limit_keys.py: the address the trusted proxies vouch for (the
+Keys come from web/limit_keys.py: the address the trusted proxies vouch for (the
 library's default would read the client's own X-Forwarded-For) and the resolved account.
 
 Backed by Redis when PUSH2FA_REDIS_URL is set (so every worker shares the counters),
