@@ -102,7 +102,7 @@ PLANTS = [
     Plant(
         "'this wasn't me' leaves trusted browsers alive",
         "push2fa/domain/protection.py",
-        '    await trusted.revoke(db, user_id)\n    audit.record(db, "push.reported"',
+        '    await trusted_browsers.revoke(db, user_id)\n    audit.record(db, "push.reported"',
         '    audit.record(db, "push.reported"',
         ("tests/domain/test_protection.py",),
     ),
