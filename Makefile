@@ -53,6 +53,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check push2fa tests bench
 	$(BIN)/mypy push2fa tests bench
+	$(BIN)/lint-imports
 
 bench: install-dev
 	$(BIN)/python -m bench.run
@@ -65,7 +66,7 @@ screenshots: install-dev
 
 # Mutation testing of the security-critical modules ([tool.mutmut] in pyproject.toml; see
 # docs/mutation.md). Slow, so not in CI: run it before resolving security work. One module:
-# make mutation MUTANTS='push2fa.twofa.recovery*'. Results: .venv/bin/mutmut results / show NAME.
+# make mutation MUTANTS='push2fa.domain.recovery_codes*'. Results: .venv/bin/mutmut results / show NAME.
 MUTANTS ?=
 MUTATION_CHILDREN ?= 2
 

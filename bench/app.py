@@ -20,8 +20,8 @@ from typing import Any
 
 from bench.endpoints import EXTENSION_KEY, Instruments, blueprint
 from bench.traffic import ASGIApp
-from push2fa.app import create_app
-from push2fa.server import build_asgi
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 
 
 def create_bench_asgi(overrides: Mapping[str, Any] | None = None) -> ASGIApp:

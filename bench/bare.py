@@ -32,7 +32,7 @@ async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> boo
     return True
 
 
-# Registered by call, as push2fa.realtime does: socketio's decorator is untyped.
+# Registered by call, as push2fa.realtime.hub does: socketio's decorator is untyped.
 sio.on("connect", on_connect)
 
 

@@ -16,10 +16,11 @@ from quart import Blueprint, current_app, session
 
 from bench.lag import LagMonitor
 from bench.traffic import TrafficCounter
-from push2fa import challenges, services
-from push2fa.domain.csrf import csrf_exempt
-from push2fa.policy import public
-from push2fa.twofa.flow import SESSION_KEY
+from push2fa import services
+from push2fa.domain import challenges
+from push2fa.domain.login_flow import SESSION_KEY
+from push2fa.web.csrf import csrf_exempt
+from push2fa.web.policy import public
 
 blueprint = Blueprint("bench", __name__, url_prefix="/bench")
 

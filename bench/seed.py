@@ -21,11 +21,12 @@ from typing import Any, TypeVar
 import aiohttp
 from sqlalchemy import insert, update
 
-from push2fa import challenges
-from push2fa.app import create_app
 from push2fa.authy.client import AuthyClient
 from push2fa.config import Settings
 from push2fa.db import Database
+from push2fa.domain import challenges, number_matching
+from push2fa.domain.enrollment import ENROLLMENT_TTL, registration_token
+from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.models import (
     ChallengePurpose,
     ChallengeStatus,
@@ -34,9 +35,7 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from push2fa.twofa import matching
-from push2fa.twofa.enrollment import ENROLLMENT_TTL, registration_token
-from push2fa.twofa.flow import SESSION_KEY
+from push2fa.web.app import create_app
 
 SESSION_COOKIE = "push2fa_session"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) push2fa-bench"
@@ -149,7 +148,8 @@ async def open_challenges(
     now = utcnow()
     expires = now + timedelta(seconds=ttl)
     planned = [
-        (uid, aid, challenges.new_public_id(), matching.new_code()) for uid, aid in phones.items()
+        (uid, aid, challenges.new_public_id(), number_matching.new_code())
+        for uid, aid in phones.items()
     ]
 
     async def push(client: AuthyClient, plan: tuple[int, int, str, str]) -> tuple[str, str]:
@@ -160,7 +160,7 @@ async def open_challenges(
             details={"Username": f"user {uid}", "IP address": "127.0.0.1", "Browser": "bench"},
             hidden_details={
                 "challenge": public_id,
-                "match_choices": ",".join(matching.choices_for(code)),
+                "match_choices": ",".join(number_matching.choices_for(code)),
             },
             seconds_to_expire=ttl,
         )

@@ -1,14 +1,9 @@
 """The ASGI entry point Hypercorn serves: `hypercorn -c hypercorn.toml push2fa.asgi:app`.
 
-`push2fa serve` serves the same objects through push2fa.server.run, which also drains
+`push2fa serve` serves the same stack through push2fa.server.run, which also drains
 open sockets the moment a shutdown signal arrives (see there for why that matters).
 """
 
-from dotenv import find_dotenv, load_dotenv
+from push2fa.web.stack import from_environment
 
-from push2fa.app import create_app
-from push2fa.server import build_asgi
-
-load_dotenv(find_dotenv(usecwd=True), override=False)
-application = create_app()
-app = build_asgi(application)
+application, app = from_environment()

@@ -7,8 +7,6 @@ the right tag either way, and the CSP admits the CDN only when the fallback is i
 
 from __future__ import annotations
 
-import hashlib
-from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +71,6 @@ VENDOR: dict[str, VendorFile] = {
         ),
     )
 }
-
-
-def sri_of(path: Path) -> str:
-    return "sha384-" + b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
 
 
 def local_assets_present() -> bool:

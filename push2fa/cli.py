@@ -122,8 +122,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from hypercorn.config import Config
     from hypercorn.middleware import ProxyFixMiddleware
 
-    from push2fa.emulation import emulator_settings
     from push2fa.pushservice import create_emulator_app
+    from push2fa.web.own_push_service import emulator_settings
 
     settings = _settings()
     configure_logging(settings.log_level)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from quart import current_app, has_app_context
 
+from push2fa import mail_budget
 from push2fa.config import Settings
-from push2fa.domain import mail_budget
 
 log = logging.getLogger("push2fa.mail")
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,12 +22,6 @@ def _upgrade(connection: Connection, cfg: Config, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
-def _is_current(connection: Connection, cfg: Config) -> bool:
-    heads = set(ScriptDirectory.from_config(cfg).get_heads())
-    current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == heads
-
-
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database behind `engine` up to `revision`."""
     cfg = alembic_config(str(engine.url))
@@ -43,9 +35,3 @@ async def upgrade_url(url: str, revision: str = "head") -> None:
         await upgrade(engine, revision)
     finally:
         await engine.dispose()
-
-
-async def is_current(engine: AsyncEngine) -> bool:
-    cfg = alembic_config(str(engine.url))
-    async with engine.connect() as conn:
-        return await conn.run_sync(_is_current, cfg)

@@ -1,6 +1,4 @@
-"""The ASGI stack Hypercorn serves (Socket.IO around the Quart app, the in-process emulator
-under `/_emulator`, proxy-header handling when proxies are trusted), and the processes
-that serve it.
+"""The processes that serve the ASGI stack (push2fa.web.stack).
 
 `run` is what `push2fa serve` starts: Hypercorn's own worker loop, with one addition
 plain `hypercorn push2fa.asgi:app` cannot make. Hypercorn only tells the app about a
@@ -17,7 +15,6 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -27,95 +24,15 @@ from typing import Any, cast
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
-from quart import Quart
 
-from push2fa import realtime, services
-from push2fa.urls import TrustedProxies
+from push2fa import services
+from push2fa.web.stack import ASGIApp, from_environment
 
 log = logging.getLogger("push2fa.server")
 
 # Seconds a stopping supervisor waits beyond graceful_timeout before killing its workers.
 WORKER_EXIT_GRACE = 5.0
 SHUTDOWN_POLL_SECONDS = 0.1
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
-
-EMULATOR_PREFIX = "/_emulator"
-
-
-class PrefixDispatcher:
-    """Send `/_emulator...` to the emulator and the rest to the app; fan lifespan out to both."""
-
-    def __init__(self, default: ASGIApp, prefixed: dict[str, ASGIApp]) -> None:
-        self.default = default
-        self.prefixed = prefixed
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        for prefix, app in self.prefixed.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                await app(scope, receive, send)
-                return
-        await self.default(scope, receive, send)
-
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        children = [_LifespanChild(app, scope) for app in (self.default, *self.prefixed.values())]
-        message = await receive()  # lifespan.startup
-        started = await asyncio.gather(*(c.step(message, ".startup") for c in children))
-        if not all(started):
-            # Stop the children that did start (the emulator's HTTP session, its timers).
-            stop = {"type": "lifespan.shutdown"}
-            up = [child for child, ok in zip(children, started, strict=True) if ok]
-            await asyncio.gather(*(child.step(stop, ".shutdown") for child in up))
-            await send({"type": "lifespan.startup.failed", "message": "a child app failed"})
-            return
-        await send({"type": "lifespan.startup.complete"})
-        message = await receive()  # lifespan.shutdown
-        ok = all(await asyncio.gather(*(c.step(message, ".shutdown") for c in children)))
-        await send({"type": "lifespan.shutdown.complete" if ok else "lifespan.shutdown.failed"})
-
-
-class _LifespanChild:
-    """Drives one child app's lifespan protocol from the parent's messages."""
-
-    def __init__(self, app: ASGIApp, scope: Scope) -> None:
-        self.inbox: asyncio.Queue[Message] = asyncio.Queue()
-        self.outbox: asyncio.Queue[Message] = asyncio.Queue()
-        self.task = asyncio.create_task(app(dict(scope), self.inbox.get, self.outbox.put))
-
-    async def step(self, message: Message, phase: str) -> bool:
-        await self.inbox.put(message)
-        getter = asyncio.ensure_future(self.outbox.get())
-        done, _ = await asyncio.wait({getter, self.task}, return_when=asyncio.FIRST_COMPLETED)
-        if getter not in done:
-            getter.cancel()
-            return phase == ".shutdown"  # an app that simply returned has nothing to stop
-        reply = getter.result()
-        return str(reply.get("type", "")).endswith(phase + ".complete")
-
-
-def build_asgi(app: Quart) -> ASGIApp:
-    """Wrap a configured Quart app into the full ASGI application."""
-    svc: services.Services = app.extensions["push2fa"]
-    settings = svc.settings
-    stack: ASGIApp = realtime.wrap(app, svc.realtime)
-    if settings.emulator_in_process:
-        from push2fa.emulation import in_process_emulator
-
-        stack = PrefixDispatcher(stack, {EMULATOR_PREFIX: in_process_emulator(settings)})
-    if settings.trusted_proxies:
-        stack = cast(ASGIApp, TrustedProxies(stack, settings.trusted_proxies))
-    return stack
-
-
-# --- serving ---------------------------------------------------------------------------
 
 
 async def serve_drained(
@@ -178,12 +95,11 @@ def serve_worker(
     worker says where it listens (``quiet`` for the others): they share the sockets."""
     if quiet:
         logging.getLogger("hypercorn.error").addFilter(_NotRunningOn())
-    from push2fa import asgi
-
+    application, stack = from_environment()
     asyncio.run(
         serve_drained(
-            asgi.app,
-            asgi.application.extensions["push2fa"],
+            stack,
+            application.extensions["push2fa"],
             config,
             sockets=sockets,
             shutdown_event=shutdown_event,

@@ -9,10 +9,10 @@ import asyncio
 import fcntl
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import aiohttp
 from quart import Quart, current_app
@@ -20,11 +20,11 @@ from quart import Quart, current_app
 from push2fa.authy.client import AuthyClient
 from push2fa.config import Settings
 from push2fa.db import Database
-from push2fa.realtime import Realtime
 
 log = logging.getLogger("push2fa")
 
 BackgroundTask = Callable[["Services"], Awaitable[None]]
+StartHook = Callable[["Services"], None]
 
 # Checks /readyz reports without failing on: every worker shares the one Redis, so pulling
 # them all out of the load balancer over it would turn lost fan-out (which redelivery from
@@ -37,6 +37,34 @@ LOCK_FILE = "serving.lock"
 HTTP_KEEPALIVE_SECONDS = 4.0
 
 
+class Publisher(Protocol):
+    """Where the domain announces a state change to the pages waiting for it. The domain
+    depends on this alone; push2fa.realtime.hub.Realtime is what delivers it."""
+
+    async def publish_challenge(self, public_id: str, data: Mapping[str, Any]) -> None: ...
+
+    async def publish_enrollment(self, user_id: int, data: Mapping[str, Any]) -> None: ...
+
+
+class RealtimeServer(Publisher, Protocol):
+    """What the app's lifecycle, readiness and redelivery need of the realtime hub."""
+
+    @property
+    def open_websockets(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def broker_ready(self) -> bool | None: ...
+
+    def has_sockets_behind(self, public_id: str, status: str) -> bool: ...
+
+    async def catch_up(self, public_id: str, data: Mapping[str, Any]) -> int: ...
+
+
 class SingleProcessError(RuntimeError):
     """A second process tried to serve an instance that has no Redis to share events."""
 
@@ -45,11 +73,13 @@ class SingleProcessError(RuntimeError):
 class Services:
     settings: Settings
     db: Database
-    realtime: Realtime
+    realtime: RealtimeServer
     http: aiohttp.ClientSession | None = None
     authy: AuthyClient | None = None
     withdrawer: Any = None  # domain.withdrawal.Withdrawer with push2fa's own push service
     background: list[BackgroundTask] = field(default_factory=list)
+    # Run once the push-service client exists, before the background tasks start.
+    on_start: list[StartHook] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     draining: bool = False
     _lock: IO[str] | None = None
@@ -83,12 +113,8 @@ class Services:
             timeout=self.settings.authy_timeout,
             polls_per_second=self.settings.status_polls_per_second,
         )
-        if self.settings.uses_emulator:  # only push2fa's own push service can withdraw
-            from push2fa import challenges
-            from push2fa.domain.withdrawal import Withdrawer
-
-            self.withdrawer = Withdrawer(self.authy)
-            challenges.on_end(self.realtime, self.withdrawer.challenges_ended)
+        for hook in self.on_start:
+            hook(self)
         self.realtime.start()
         for job in self.background:
             self.tasks.append(asyncio.create_task(_supervised(job, self), name=job.__name__))
@@ -106,8 +132,7 @@ class Services:
         await self.realtime.drain()
 
     def _open(self) -> int:
-        gate = self.realtime.gate
-        return 0 if gate is None else gate.open_websockets
+        return self.realtime.open_websockets
 
     async def stop(self) -> None:
         self.draining = True
@@ -162,10 +187,8 @@ async def _supervised(job: BackgroundTask, services: Services) -> None:
             await asyncio.sleep(1)
 
 
-def init_app(app: Quart, settings: Settings) -> Services:
-    services = Services(
-        settings=settings, db=Database(settings.database_url), realtime=Realtime(settings)
-    )
+def init_app(app: Quart, settings: Settings, realtime: RealtimeServer) -> Services:
+    services = Services(settings=settings, db=Database(settings.database_url), realtime=realtime)
     app.extensions["push2fa"] = services
 
     @app.before_serving

@@ -34,87 +34,89 @@ LATEST_APPROVED = (
 )
 ENTER_ROOMS = "        for room in rooms:\n            await self.server.enter_room(sid, room)"
 CSRF_HOOK = "    form = await CSRFOnlyForm.from_request()\n"
-COMPLETION = "tests/twofa/test_completion.py"
-AUTH_VIEWS = "tests/auth/test_views.py"
+COMPLETION = "tests/web/twofa/test_completion.py"
+AUTH_VIEWS = "tests/web/auth/test_views.py"
 
 PLANTS = [
     Plant(
         "trusted cookie of another account accepted",
-        "push2fa/twofa/trusted.py",
+        "push2fa/domain/trusted_browsers.py",
         "        or device.user_id != user.id\n",
         "",
-        ("tests/twofa/test_trusted.py::test_trusted_browser_cookie_of_another_account_is_refused",),
+        (
+            "tests/domain/test_trusted_browsers.py::test_trusted_browser_cookie_of_another_account_is_refused",
+        ),
     ),
     Plant(
         "recovery code of another account accepted",
-        "push2fa/twofa/recovery.py",
+        "push2fa/domain/recovery_codes.py",
         "                RecoveryCode.user_id == user_id,\n",
         "",
-        ("tests/twofa/test_recovery.py::test_recovery_code_of_another_account_is_refused",),
+        ("tests/domain/test_recovery_codes.py::test_recovery_code_of_another_account_is_refused",),
     ),
     Plant(
         "webhook with an empty signature header accepted",
-        "push2fa/webhooks.py",
+        "push2fa/web/webhooks.py",
         "    if not sig or not nonce:\n",
         "    if not nonce:\n",
-        ("tests/test_webhook_attacks.py::test_empty_signature_header_refused",),
+        ("tests/web/test_webhook_attacks.py::test_empty_signature_header_refused",),
         also=(("    if not signature.verify(\n", "    if sig and not signature.verify(\n"),),
     ),
     Plant(
         "completion consumes the user's latest approved challenge",
-        "push2fa/twofa/views.py",
+        "push2fa/web/twofa/views.py",
         "        consumed = await challenges.consume(\n"
         "            db, svc.realtime, challenge.public_id, challenge.user_id\n",
         LATEST_APPROVED + "        consumed = await challenges.consume(\n"
         "            db, svc.realtime, latest.public_id, challenge.user_id\n",
         (
-            "tests/twofa/test_completion.py::test_completion_uses_the_challenge_bound_to_this_session",
+            "tests/web/twofa/test_completion.py::test_completion_uses_the_challenge_bound_to_this_session",
         ),
     ),
     Plant(
         "approved challenge consumable for ever",
-        "push2fa/challenges.py",
+        "push2fa/domain/challenges.py",
         "        or_(LoginChallenge.expires_at > now, "
         "LoginChallenge.decided_at > now - COMPLETE_GRACE),\n",
         "",
-        ("tests/test_challenges.py::test_approved_challenge_is_not_consumable_for_ever",),
+        ("tests/domain/test_challenges.py::test_approved_challenge_is_not_consumable_for_ever",),
     ),
     Plant(
         "socket joins a room the client names",
-        "push2fa/realtime.py",
+        "push2fa/realtime/hub.py",
         ENTER_ROOMS,
         "        if isinstance(auth, dict) and isinstance(auth.get('room'), str):\n"
         "            rooms = [*rooms, auth['room']]\n" + ENTER_ROOMS,
-        ("tests/test_sockets.py::test_a_socket_cannot_join_a_room_it_names",),
+        ("tests/realtime/test_access.py::test_a_socket_cannot_join_a_room_it_names",),
     ),
     Plant(
         "socket trusts an unsigned session cookie",
-        "push2fa/sockets.py",
+        "push2fa/realtime/access.py",
         "        data = serializer.loads(raw, max_age=max_age)",
         "        data = serializer.loads_unsafe(raw)[1]",
         (
-            "tests/test_sockets.py::test_an_unsigned_session_cookie_joins_nothing",
-            "tests/test_sockets.py::test_a_session_cookie_signed_with_another_key_joins_nothing",
+            "tests/realtime/test_access.py::test_an_unsigned_session_cookie_joins_nothing",
+            "tests/realtime/test_access.py::test_a_session_cookie_signed_with_another_key_joins_nothing",
         ),
     ),
     Plant(
         "'this wasn't me' leaves trusted browsers alive",
-        "push2fa/protection.py",
-        '    await trusted.revoke(db, user_id)\n    audit.record(db, "push.reported"',
+        "push2fa/domain/protection.py",
+        '    await trusted_browsers.revoke(db, user_id)\n    audit.record(db, "push.reported"',
         '    audit.record(db, "push.reported"',
-        ("tests/test_protection.py",),
+        ("tests/domain/test_protection.py",),
     ),
     Plant(
         "'this wasn't me' leaves other pushes alive",
-        "push2fa/protection.py",
+        "push2fa/domain/protection.py",
         '    await end_pending_pushes(db, realtime, user_id, reason="reported")\n',
         "",
-        ("tests/test_protection.py",),
+        ("tests/domain/test_protection.py",),
     ),
     *(
         Plant(
             f"CSRF check removed: {endpoint}",
-            "push2fa/domain/csrf.py",
+            "push2fa/web/csrf.py",
             CSRF_HOOK,
             f"    if request.endpoint == {endpoint!r}:\n        return\n" + CSRF_HOOK,
             (test,),
@@ -134,24 +136,24 @@ PLANTS = [
     ),
     Plant(
         "recovery codes compared on a prefix",
-        "push2fa/twofa/recovery.py",
+        "push2fa/domain/recovery_codes.py",
         "if ch.isalnum())[:20]",
         "if ch.isalnum())[:5]",
-        ("tests/twofa/test_recovery.py::test_recovery_code_compared_whole_not_prefix",),
+        ("tests/domain/test_recovery_codes.py::test_recovery_code_compared_whole_not_prefix",),
     ),
     Plant(
         "future-dated nonce accepted",
-        "push2fa/webhooks.py",
-        "    return abs(now - stamp) <= NONCE_WINDOW_SECONDS",
-        "    return now - stamp <= NONCE_WINDOW_SECONDS",
-        ("tests/test_webhook_attacks.py::test_future_dated_nonce_refused",),
+        "push2fa/domain/webhook_nonces.py",
+        "    return abs(now - stamp) <= WINDOW_SECONDS",
+        "    return now - stamp <= WINDOW_SECONDS",
+        ("tests/web/test_webhook_attacks.py::test_future_dated_nonce_refused",),
     ),
     Plant(
         "case-changed login escapes the per-account limit",
-        "push2fa/domain/limit_keys.py",
+        "push2fa/web/limit_keys.py",
         '            key = f"account:{user.id}"',
         "            key = f\"account:{form.get('login')}\"",
-        ("tests/test_limits.py::test_case_changed_logins_share_the_per_account_limit",),
+        ("tests/web/test_limits.py::test_case_changed_logins_share_the_per_account_limit",),
     ),
 ]
 

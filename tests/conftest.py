@@ -19,8 +19,8 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from push2fa.app import create_app
 from push2fa.migrate import upgrade_url
+from push2fa.web.app import create_app
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 POSTGRES_URL = os.environ.get(

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from push2fa.config import PROJECT_ROOT
-from tests.auth.mailbox import free_port
+from tests.web.auth.mailbox import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -38,15 +38,15 @@ from quart import Quart
 from quart_auth import QuartAuth
 from sqlalchemy import Table
 
-from push2fa.app import create_app
 from push2fa.authy import signature
+from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.models import LoginChallenge, User, utcnow
-from push2fa.server import build_asgi
-from push2fa.twofa.flow import SESSION_KEY
-from tests.auth.mailbox import background_done
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET, DatabaseFactory, csrf_from
 from tests.servers import reserve_listener, serve_asgi, url_of
 from tests.snapshots import Snapshot, changed_tables, snapshot
+from tests.web.auth.mailbox import background_done
 
 SURVEY = os.environ.get("PUSH2FA_FUZZ_SURVEY") == "1"
 EXAMPLES = int(os.environ.get("PUSH2FA_FUZZ_EXAMPLES", "150"))

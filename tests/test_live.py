@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from push2fa.app import create_app
-from push2fa.server import build_asgi
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import csrf_from
 from tests.servers import reserve_listener, serve_asgi, url_of
 

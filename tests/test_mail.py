@@ -12,8 +12,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from push2fa.config import Settings, load_settings
 from push2fa.mail import send_mail
-from tests.auth.mailbox import body_of, free_port, outbox_messages, smtp_server
 from tests.conftest import TEST_SECRET
+from tests.web.auth.mailbox import body_of, free_port, outbox_messages, smtp_server
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
@@ -135,9 +135,9 @@ async def test_header_injection_is_refused_and_logged_not_raised(
 async def test_smtp_failure_during_reset_request_still_answers_normally(
     overrides: dict[str, Any], caplog
 ):
-    from push2fa.app import create_app
-    from tests.auth.mailbox import background_done
+    from push2fa.web.app import create_app
     from tests.conftest import get_csrf, register
+    from tests.web.auth.mailbox import background_done
 
     overrides.update(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_starttls=False)
     app = create_app(overrides)

@@ -4,11 +4,26 @@ keep the constraints the code relies on."""
 from __future__ import annotations
 
 import pytest
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from push2fa.db import make_engine
-from push2fa.migrate import is_current
+from push2fa.migrate import alembic_config
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """The database behind `engine` is at every head of the migration scripts."""
+
+    def at_heads(connection: Connection) -> bool:
+        heads = set(ScriptDirectory.from_config(alembic_config(str(engine.url))).get_heads())
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(at_heads)
 
 
 async def _insert_user(conn, username: str, email: str) -> None:
@@ -40,8 +55,6 @@ async def test_downgrade_to_base_and_back_up(database_url):
     try:
         assert await is_current(engine)
         from alembic import command
-
-        from push2fa.migrate import alembic_config
 
         def down_and_up(connection, cfg):
             cfg.attributes["connection"] = connection

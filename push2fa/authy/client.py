@@ -63,10 +63,6 @@ class ApprovalRequestStatus:
     status: str
     raw: dict[str, Any] = field(repr=False, compare=False)
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in {"approved", "denied", "expired"}
-
 
 @dataclass(frozen=True)
 class RegistrationStatus:
@@ -117,10 +113,6 @@ def _rejected(message: str) -> AuthyError:
 
 def _invalid_response(message: str, status: int) -> AuthyError:
     return AuthyError(f"Authy sent an unexpected response: {message}", status=status)
-
-
-def _is_true(value: Any) -> bool:
-    return value is True or value == "true"
 
 
 def _is_false(value: Any) -> bool:
@@ -362,47 +354,6 @@ class AuthyClient:
         )
 
     # --- users --------------------------------------------------------------------------
-
-    async def create_user(
-        self,
-        email: str,
-        cellphone: str,
-        country_code: int = 1,
-        *,
-        send_install_link_via_sms: bool = False,
-    ) -> int:
-        """Register a user by phone and email; Authy returns the same id for the same phone."""
-        if not all(isinstance(text, str) and text for text in (email, cellphone)):
-            raise _rejected("email and cellphone are required")
-        if type(country_code) is not int or not 0 < country_code < 10000:
-            raise _rejected("country_code must be a numeric calling code")
-        data, status = await self._request(
-            "POST",
-            "/protected/json/users/new",
-            "/protected/json/users/new",
-            json_body={
-                "user": {"email": email, "cellphone": cellphone, "country_code": country_code},
-                "send_install_link_via_sms": bool(send_install_link_via_sms),
-            },
-        )
-        user = data.get("user")
-        authy_id = _as_authy_id(user.get("id") if isinstance(user, dict) else None)
-        if authy_id is None:
-            raise _invalid_response("no user id", status)
-        return authy_id
-
-    async def user_status(self, authy_id: int) -> dict[str, Any]:
-        """Return Authy's `status` object (registered, confirmed, devices, ...) for a user."""
-        _check_authy_id(authy_id)
-        data, status = await self._request(
-            "GET",
-            f"/protected/json/users/{authy_id}/status",
-            "/protected/json/users/{authy_id}/status",
-        )
-        user_status = data.get("status")
-        if not isinstance(user_status, dict):
-            raise _invalid_response("no user status", status)
-        return user_status
 
     async def delete_user(self, authy_id: int) -> bool:
         """Remove a user from the Authy application (the official Python client's path).

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import challenges, protection
 from push2fa.authy.errors import AuthyError
+from push2fa.domain import challenges, protection, recovery_codes
 from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.services import Services
-from push2fa.twofa import recovery
 
 RECOVERY = "recovery"
 APP_CODE = "totp"
@@ -69,7 +68,7 @@ async def answer(
     else:
 
         async def spend_code() -> bool:
-            return await recovery.spend(db, svc.settings, user_id, code)
+            return await recovery_codes.spend(db, svc.settings, user_id, code)
 
         spend = spend_code
     consumed = await challenges.answer_at_once(

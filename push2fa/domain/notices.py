@@ -8,11 +8,11 @@ from quart import current_app, url_for
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit, mail
+from push2fa import mail
 from push2fa.config import Settings
-from push2fa.domain import reports
+from push2fa.domain import audit, reports
+from push2fa.domain.useragent import describe
 from push2fa.models import AuditEvent, User, utcnow
-from push2fa.useragent import describe
 
 
 def send(settings: Settings, user: User, subject: str, body: str) -> None:

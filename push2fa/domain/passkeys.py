@@ -19,8 +19,9 @@ from quart import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit, challenges, mail, protection, webauthn
+from push2fa import mail, webauthn
 from push2fa.config import Settings
+from push2fa.domain import audit, challenges, protection
 from push2fa.models import (
     ChallengePurpose,
     ChallengeStatus,
@@ -30,7 +31,7 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from push2fa.realtime import Realtime
+from push2fa.services import Publisher
 
 CEREMONY_LIFETIME = timedelta(milliseconds=webauthn.TIMEOUT_MS)
 MAX_NAME = 80
@@ -328,7 +329,7 @@ async def _verify(
 async def answer_second_factor(
     db: AsyncSession,
     settings: Settings,
-    realtime: Realtime,
+    realtime: Publisher,
     challenge: LoginChallenge,
     ceremony_id: str,
     credential: Any,
@@ -358,7 +359,7 @@ async def answer_second_factor(
 async def sign_in(
     db: AsyncSession,
     settings: Settings,
-    realtime: Realtime,
+    realtime: Publisher,
     ceremony_id: str,
     credential: Any,
     context: challenges.Context,
@@ -384,7 +385,7 @@ async def sign_in(
 
 
 async def _approve(
-    db: AsyncSession, realtime: Realtime, challenge: LoginChallenge
+    db: AsyncSession, realtime: Publisher, challenge: LoginChallenge
 ) -> LoginChallenge:
     consumed = await challenges.answer_at_once(
         db, realtime, challenge.public_id, challenge.user_id, by="passkey"

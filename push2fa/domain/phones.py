@@ -10,10 +10,11 @@ from typing import Literal
 from quart import current_app, has_app_context
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit, mail
+from push2fa import mail
 from push2fa.authy.client import AuthyClient, PhoneDevice
 from push2fa.authy.errors import AuthyError
 from push2fa.config import Settings
+from push2fa.domain import audit
 from push2fa.models import User
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit
 from push2fa.config import Settings
+from push2fa.domain import audit
 from push2fa.models import UsedToken, User, utcnow
 
 LOCKED = "locked"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 
-from push2fa import audit, mail
-from push2fa.accounts import find_by_login
-from push2fa.auth.tokens import make_reset_token
+from push2fa import mail
+from push2fa.domain import audit
+from push2fa.domain.reset_tokens import make_reset_token
+from push2fa.domain.users import find_by_login
 from push2fa.services import Services
 
 SUBJECT = "Reset your push2fa password"

@@ -19,9 +19,8 @@ from quart_auth import AuthUser, login_user, logout_user
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit
 from push2fa.config import Settings
-from push2fa.domain import notices
+from push2fa.domain import audit, notices
 from push2fa.models import User, UserSession, utcnow
 
 BOUND_KEY = "login"  # the Quart session's key for the id of the record it belongs to

@@ -14,14 +14,13 @@ from quart import session
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from push2fa import audit, services
+from push2fa import services
 from push2fa.authy.errors import AuthyError
 from push2fa.config import Settings
-from push2fa.domain import notices, sessions
+from push2fa.domain import audit, notices, recovery_codes, sessions, trusted_browsers
+from push2fa.domain.login_flow import SESSION_KEY, PushOutcome, request_context, send_push
+from push2fa.domain.passwords import hash_password, verify_password
 from push2fa.models import ChallengePurpose, User, utcnow
-from push2fa.passwords import hash_password, verify_password
-from push2fa.twofa import recovery, trusted
-from push2fa.twofa.flow import SESSION_KEY, PushOutcome, request_context, send_push
 
 
 class SecondFactorNeeded(PermissionError):
@@ -72,7 +71,7 @@ async def change_password(
         .where(User.id == user.id)
         .values(password_hash=new_hash, password_changed_at=utcnow(), must_change_password=False)
     )
-    await trusted.revoke(db, user.id)
+    await trusted_browsers.revoke(db, user.id)
     audit.record(db, "password.changed", user.id)
     await sessions.restart(db, user, reason="password_changed")
     notices.sensitive_change(settings, user, "Your password was changed")
@@ -102,7 +101,7 @@ async def reset_password(db: AsyncSession, settings: Settings, user: User, new: 
 async def regenerate_codes(db: AsyncSession, settings: Settings, user: User) -> list[str]:
     """New recovery codes (the old ones stop working). Commits."""
     _require_second_factor(user)
-    codes = await recovery.regenerate(db, settings, user.id)
+    codes = await recovery_codes.regenerate(db, settings, user.id)
     notices.sensitive_change(settings, user, "New recovery codes were made")
     return codes
 
@@ -112,8 +111,8 @@ async def disable_push(db: AsyncSession, settings: Settings, user: User, proof: 
     given (a fresh session, or the DISABLE push or code that calls this). A push-service
     failure is logged but does not keep 2FA on. Commits."""
     authy_id = user.authy_id
-    await trusted.revoke(db, user.id)
-    await recovery.void(db, user.id)  # turning 2FA on again shows a fresh set
+    await trusted_browsers.revoke(db, user.id)
+    await recovery_codes.void(db, user.id)  # turning 2FA on again shows a fresh set
     await db.execute(
         update(User).where(User.id == user.id).values(authy_id=None, push_enabled_at=None)
     )

@@ -18,7 +18,9 @@ from typing import Any
 
 from push2fa.authy.client import AuthyClient
 from push2fa.authy.errors import AuthyError
+from push2fa.domain import challenges
 from push2fa.models import ChallengeStatus, LoginChallenge
+from push2fa.services import Services
 
 log = logging.getLogger("push2fa.withdrawal")
 
@@ -63,3 +65,13 @@ class Withdrawer:
         """Wait for the calls in flight (tests, shutdown)."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def install(svc: Services) -> None:
+    """A start-up hook: with push2fa's own push service (the only one that can withdraw a
+    push), every challenge that ends unanswered has its push withdrawn from the phone."""
+    if not svc.settings.uses_emulator:
+        return
+    withdrawer = Withdrawer(svc.push_client())
+    svc.withdrawer = withdrawer
+    challenges.on_end(svc.realtime, withdrawer.challenges_ended)

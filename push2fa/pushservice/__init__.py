@@ -25,9 +25,9 @@ from push2fa.assets import VENDOR_DIR, content_security_policy, init_assets
 
 from .authy_api import authy_api, has_api_key
 from .control_api import control_api
-from .errors import AuthyError
+from .errors import AuthyErrorAnswer
 from .phone import phone
-from .realtime import SOCKETIO_PATH
+from .phone_updates import SOCKETIO_PATH
 from .service import EXTENSION_KEY, Emulator, current_emulator
 from .settings import EmulatorSettings
 from .store import Store
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-# Answers that a client probing for ids, keys or cookies collects (see domain.probing).
+# Answers that a client probing for ids, keys or cookies collects (see pushservice.probing).
 PROBE_FAILURES = frozenset({401, 403, 404})
 HSTS = "max-age=63072000; includeSubDomains"
 
@@ -103,10 +103,10 @@ def create_emulator_quart_app(
         app.register_blueprint(control_api)
         app.register_blueprint(phone)
     if approver is not None:  # the Approver PWA (its tables need the app's database)
-        from .approver.service import init_approver
+        from .approver.mount import init_approver
 
         init_approver(app, emulator, approver)
-    app.register_error_handler(AuthyError, _authy_error)
+    app.register_error_handler(AuthyErrorAnswer, _authy_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_refuse_probers)
@@ -117,7 +117,7 @@ def create_emulator_quart_app(
     return app
 
 
-async def _authy_error(error: AuthyError) -> tuple[dict[str, Any], int]:
+async def _authy_error(error: AuthyErrorAnswer) -> tuple[dict[str, Any], int]:
     return error.body(), error.status
 
 
@@ -125,12 +125,12 @@ async def _http_error(error: HTTPException) -> Response | tuple[dict[str, Any], 
     status = error.code or 500
     if request.path.startswith("/_emulator/phone"):
         return Response(error.name, status, content_type="text/plain; charset=utf-8")
-    return AuthyError(status, "60002", error.name).body(), status
+    return AuthyErrorAnswer(status, "60002", error.name).body(), status
 
 
 async def _unexpected_error(error: Exception) -> tuple[dict[str, Any], int]:
     log.exception("push service: unexpected error on %s %s", request.method, request.path)
-    return AuthyError(500, "60002", "Internal error").body(), 500
+    return AuthyErrorAnswer(500, "60002", "Internal error").body(), 500
 
 
 def _client() -> str:
@@ -148,7 +148,7 @@ async def _refuse_probers() -> Response | None:
     client = _client()
     if limiter.blocked(client) and not _proved_key():
         retry = str(limiter.retry_after(client))
-        body = AuthyError(429, "60003", "Too many failed requests; try again later").body()
+        body = AuthyErrorAnswer(429, "60003", "Too many failed requests; try again later").body()
         return Response(
             json.dumps(body), 429, content_type="application/json", headers={"Retry-After": retry}
         )

@@ -17,7 +17,7 @@ from typing import Any
 from quart import Blueprint, Response, request
 
 from . import devices, errors, inputs, payloads, xml_format
-from .errors import AuthyError
+from .errors import AuthyErrorAnswer
 from .service import current_emulator, now_utc
 
 authy_api = Blueprint("authy_api", __name__, url_prefix="/_emulator")
@@ -30,7 +30,7 @@ FORMATS = frozenset({"json", "xml"})
 async def require_api_key() -> None:
     fmt = (request.view_args or {}).get("fmt")
     if fmt is not None and fmt not in FORMATS:
-        raise AuthyError(404, "60002", f"Unsupported format: {str(fmt)[:20]}")
+        raise AuthyErrorAnswer(404, "60002", f"Unsupported format: {str(fmt)[:20]}")
     check_api_key()
 
 
@@ -86,7 +86,7 @@ async def token_rejected(error: errors.TokenRejected) -> JSON:
     return _authy_error(errors.token_reused() if error.reused else errors.token_invalid())
 
 
-def _authy_error(error: AuthyError) -> JSON:
+def _authy_error(error: AuthyErrorAnswer) -> JSON:
     return error.body(), error.status
 
 

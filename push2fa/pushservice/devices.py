@@ -16,14 +16,14 @@ from typing import Any
 
 from quart import current_app
 
-from .errors import AuthyError, RequestNotPending
+from .errors import AuthyErrorAnswer, RequestNotPending
 from .service import Emulator, now_utc
 
 log = logging.getLogger(__name__)
 
 
-def device_not_found() -> AuthyError:
-    return AuthyError(404, "60002", "Device not found.")
+def device_not_found() -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(404, "60002", "Device not found.")
 
 
 def _approver() -> Any | None:

@@ -1,4 +1,5 @@
-"""Errors of the emulator, in the exact shapes real Authy returns.
+"""Errors the push service answers, in the exact shapes real Authy returns (the client's
+side, what push2fa.authy.client raises, is push2fa.authy.errors.AuthyError).
 
 Authy clients parse error bodies field by field (``error_code`` as a *string*, ``errors`` as
 an object that repeats the message), so every Authy-facing error is built here and nowhere
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class AuthyError(Exception):
+class AuthyErrorAnswer(Exception):
     """An error answered with Authy's JSON error body."""
 
     def __init__(
@@ -40,46 +41,46 @@ class AuthyError(Exception):
         return {**body, **self.extra}
 
 
-def invalid_api_key() -> AuthyError:
-    return AuthyError(401, "60001", "Invalid API key")
+def invalid_api_key() -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(401, "60001", "Invalid API key")
 
 
-def invalid_request(detail: str = "Invalid request") -> AuthyError:
-    return AuthyError(400, "60002", detail)
+def invalid_request(detail: str = "Invalid request") -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(400, "60002", detail)
 
 
-def invalid_parameter(field: str, problem: str) -> AuthyError:
+def invalid_parameter(field: str, problem: str) -> AuthyErrorAnswer:
     message = f"{field} {problem}"
-    return AuthyError(400, "60004", message, {field: problem, "message": message})
+    return AuthyErrorAnswer(400, "60004", message, {field: problem, "message": message})
 
 
-def user_not_found() -> AuthyError:
-    return AuthyError(404, "60026", "User not found.")
+def user_not_found() -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(404, "60026", "User not found.")
 
 
-def user_not_valid(field_errors: dict[str, str]) -> AuthyError:
+def user_not_valid(field_errors: dict[str, str]) -> AuthyErrorAnswer:
     # Real Authy repeats each field error at the top level of the body.
     errors = {**field_errors, "message": "User was not valid"}
-    return AuthyError(400, "60027", "User was not valid", errors, extra=field_errors)
+    return AuthyErrorAnswer(400, "60027", "User was not valid", errors, extra=field_errors)
 
 
-def approval_request_not_found(uuid: str) -> AuthyError:
-    return AuthyError(404, "60049", f"Approval request not found: {uuid}", {})
+def approval_request_not_found(uuid: str) -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(404, "60049", f"Approval request not found: {uuid}", {})
 
 
-def onetouch_unregistered_user() -> AuthyError:
-    return AuthyError(400, "60050", "User has no device with the Authy app registered.")
+def onetouch_unregistered_user() -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(400, "60050", "User has no device with the Authy app registered.")
 
 
-def token_invalid() -> AuthyError:
-    return AuthyError(401, "60020", "Token is invalid", extra={"token": "is invalid"})
+def token_invalid() -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(401, "60020", "Token is invalid", extra={"token": "is invalid"})
 
 
-def token_reused() -> AuthyError:
-    return AuthyError(401, "60019", "Token is reused", extra={"token": "is invalid"})
+def token_reused() -> AuthyErrorAnswer:
+    return AuthyErrorAnswer(401, "60019", "Token is reused", extra={"token": "is invalid"})
 
 
-def channel_unavailable(channel: str) -> AuthyError:
+def channel_unavailable(channel: str) -> AuthyErrorAnswer:
     """SMS, voice and e-mail need a gateway a self-hosted service does not have. 403 is
     what Authy answers for a feature the account lacks; the code is the generic 60002,
     because Authy's code for this case is not public."""
@@ -87,7 +88,7 @@ def channel_unavailable(channel: str) -> AuthyError:
         f"{channel} is not available: this push service cannot deliver {channel.lower()}"
         " tokens. Use the app's push or TOTP code instead."
     )
-    return AuthyError(403, "60002", message)
+    return AuthyErrorAnswer(403, "60002", message)
 
 
 class EmulatorError(Exception):

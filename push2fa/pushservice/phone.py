@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 
 from . import errors, totp
 from .phone_session import COOKIE_NAME, COOKIE_PATH, MAX_AGE_SECONDS, PhoneSession
-from .realtime import SOCKETIO_PATH, request_card
+from .phone_updates import SOCKETIO_PATH, request_card
 from .service import Emulator, current_emulator, now_utc
 from .store import Device
 

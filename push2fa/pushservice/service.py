@@ -20,7 +20,7 @@ from typing import Any, NoReturn, cast
 
 from quart import current_app
 
-from push2fa.domain.probing import FailureLimiter
+from push2fa.pushservice.probing import FailureLimiter
 
 from . import payloads, totp
 from .callbacks import CallbackSender
@@ -33,7 +33,7 @@ from .errors import (
     UnknownUser,
 )
 from .phone_session import PhoneCookies
-from .realtime import PhoneRealtime
+from .phone_updates import PhoneRealtime
 from .registration import registration_from
 from .settings import EmulatorSettings
 from .sql_store import SqlStore

@@ -21,10 +21,10 @@ from push2fa.authy import signature
 from push2fa.authy.params import parse_query
 from push2fa.pushservice import inputs, payloads
 from push2fa.pushservice.callbacks import get_query
-from push2fa.pushservice.errors import AuthyError
+from push2fa.pushservice.errors import AuthyErrorAnswer
 from push2fa.pushservice.settings import EmulatorSettings
 from push2fa.pushservice.store import Device, build_request
-from push2fa.webhooks import _fields
+from push2fa.web.webhooks import _fields
 
 KEY = "roundtrip-api-key-0123456789"
 URL = "https://app.example/webhooks/authy"
@@ -66,7 +66,7 @@ def accepted_callback(raw: dict[str, Any]) -> dict[str, Any]:
     try:
         inputs.check_unicode(raw)  # what request_params lets through from a JSON body
         new = inputs.new_approval_request(raw)
-    except (AuthyError, ValueError):
+    except (AuthyErrorAnswer, ValueError):
         assume(False)
         raise
     request = replace(
@@ -129,6 +129,6 @@ def test_keys_a_get_callback_cannot_carry_are_refused_by_the_api(
 ) -> None:
     # Before the API refused them, these were accepted and push2fa's webhook then
     # rejected the GET callback as forged: the login could never complete.
-    with pytest.raises(AuthyError) as caught:
+    with pytest.raises(AuthyErrorAnswer) as caught:
         inputs.new_approval_request({"message": "Log in?", "details": details})
     assert (caught.value.status, caught.value.code) == (400, "60004")

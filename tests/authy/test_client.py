@@ -222,7 +222,6 @@ async def test_approval_request_status_reads_the_status_and_keeps_the_raw_object
 
     assert status.uuid == "8d031630-d15b-0134-b0a8-0a77bbe8093e"
     assert status.status == "approved"
-    assert status.is_final
     assert status.raw == approval
     assert authy.seen[0].headers["X-Authy-API-Key"] == API_KEY
 
@@ -268,44 +267,6 @@ async def test_registration_status_reports_progress(
     assert status == expected
     assert status.completed is (expected.status == "completed")
     assert authy.seen[0].query == {"custom_user_id": "user-17"}
-
-
-async def test_create_user_returns_the_new_authy_id(
-    authy: CannedAuthy, client: AuthyClient
-) -> None:
-    authy.reply(
-        "POST",
-        "/protected/json/users/new",
-        body={"message": "User created successfully.", "user": {"id": 1000}, "success": True},
-    )
-
-    authy_id = await client.create_user("zoe@example.com", "555-123-4567", 44)
-
-    assert authy_id == 1000
-    assert authy.seen[0].json() == {
-        "user": {"email": "zoe@example.com", "cellphone": "555-123-4567", "country_code": 44},
-        "send_install_link_via_sms": False,
-    }
-
-
-async def test_user_status_returns_the_status_object(
-    authy: CannedAuthy, client: AuthyClient
-) -> None:
-    user_status = {
-        "authy_id": 2,
-        "confirmed": True,
-        "registered": True,
-        "country_code": 1,
-        "phone_number": "XXX-XXX-9302",
-        "devices": ["authy_chrome", "android"],
-    }
-    authy.reply(
-        "GET",
-        "/protected/json/users/2/status",
-        body={"status": user_status, "message": "User status.", "success": True},
-    )
-
-    assert await client.user_status(2) == user_status
 
 
 async def test_delete_user_posts_to_the_delete_path(
@@ -485,14 +446,14 @@ async def test_error_body_is_parsed_whatever_the_content_type(
 ) -> None:
     authy.reply(
         "POST",
-        "/protected/json/users/new",
+        "/protected/json/users/2/devices/3/remove",
         status=400,
         content_type="text/html",
         body=json.dumps({"message": "User was not valid", "success": False, "error_code": 60027}),
     )
 
     with pytest.raises(AuthyError) as caught:
-        await client.create_user("zoe@example.com", "not a phone")
+        await client.remove_device(2, 3)
 
     assert caught.value.error_code == "60027"
     assert caught.value.status == 400
@@ -548,12 +509,12 @@ async def test_invalid_json_on_200_is_an_error(authy: CannedAuthy, client: Authy
 async def test_success_false_on_200_is_an_error(authy: CannedAuthy, client: AuthyClient) -> None:
     authy.reply(
         "GET",
-        "/protected/json/users/2/status",
+        "/protected/json/users/2/devices",
         body={"message": "Something odd", "success": False, "error_code": "60002"},
     )
 
     with pytest.raises(AuthyError) as caught:
-        await client.user_status(2)
+        await client.list_devices(2)
 
     assert caught.value.error_code == "60002"
 

@@ -22,9 +22,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from push2fa.app import create_app
 from push2fa.assets import CDN_ORIGIN, VENDOR, local_assets_present
-from push2fa.server import build_asgi
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET
 from tests.servers import reserve_listener, serve_asgi, url_of
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from push2fa.app import create_app
-from push2fa.server import build_asgi
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.browser.conftest import PageWatch, browser_required
 from tests.conftest import TEST_SECRET
 from tests.servers import reserve_listener, serve_asgi, url_of

@@ -13,18 +13,13 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PageWatch, browser_required
-from tests.passkeys.conftest import (  # noqa: F401  (fixtures)
-    Site,
-    VirtualAuthenticator,
-    site,
-    site_settings,
-)
+from tests.web.passkeys.conftest import Site, VirtualAuthenticator, site, site_settings  # noqa: F401  (fixtures)
 
 if not browser_required():
     pytest.importorskip("playwright", reason="the playwright package is not installed")
 from playwright.async_api import expect  # noqa: E402
 
-from tests.passkeys.flows import (  # noqa: E402
+from tests.web.passkeys.flows import (  # noqa: E402
     USERNAME,
     WAIT_PAGE,
     add_passkey,

@@ -404,8 +404,8 @@ async def test_a_clients_forwarded_proto_is_not_believed(phone_http, base_url) -
 
 
 async def test_behind_a_trusted_proxy_https_pages_send_hsts(tmp_path, database_url) -> None:
-    from push2fa.app import create_app
-    from push2fa.server import build_asgi
+    from push2fa.web.app import create_app
+    from push2fa.web.stack import build_asgi
     from tests.conftest import TEST_SECRET
     from tests.servers import serve_asgi
 

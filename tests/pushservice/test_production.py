@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 
 from push2fa.config import load_settings
-from push2fa.emulation import emulator_settings
 from push2fa.pushservice import EmulatorSettings, create_emulator_app
+from push2fa.web.own_push_service import emulator_settings
 from tests.pushservice.conftest import API_KEY, registration_token
 from tests.servers import serve_asgi
 

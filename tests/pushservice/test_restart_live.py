@@ -10,11 +10,11 @@ from pathlib import Path
 
 import aiohttp
 
-from push2fa.app import create_app
-from push2fa.server import build_asgi
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET
 from tests.servers import reserve_listener, serve_asgi, url_of
-from tests.twofa.conftest import Browser, Site
+from tests.web.twofa.conftest import Browser, Site
 
 from .test_withdrawal_live import Phone, challenge_status, enrolled_with_phone
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from yarl import URL
 
 from push2fa.models import LoginChallenge
-from tests.twofa.conftest import Browser, browsers, site, site_options  # noqa: F401
+from tests.web.twofa.conftest import Browser, browsers, site, site_options  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("site")
 

@@ -29,9 +29,9 @@ from sqlalchemy import func, select, update
 
 from push2fa.authy import signature
 from push2fa.db import Database
+from push2fa.domain.passwords import hash_password
 from push2fa.models import AuditEvent, LoginChallenge, User
-from push2fa.passwords import hash_password
-from push2fa.realtime import broker_channel
+from push2fa.realtime.broker import broker_channel
 from tests.conftest import TEST_SECRET, csrf_from
 from tests.scaleout.balancer import Backend, Balancer
 

@@ -17,14 +17,15 @@ import pytest
 import socketio
 from quart import Quart
 
-from push2fa import challenges
-from push2fa.app import create_app
+from push2fa.domain import challenges
+from push2fa.domain.login_flow import SESSION_KEY
+from push2fa.domain.periodic import REDELIVERY_INTERVAL
 from push2fa.models import ChallengeStatus, LoginChallenge, User
-from push2fa.realtime import CHALLENGE_EVENT, challenge_room
-from push2fa.server import build_asgi
+from push2fa.realtime.hub import Realtime
+from push2fa.realtime.rooms import CHALLENGE_EVENT, challenge_room
 from push2fa.services import Services
-from push2fa.twofa.flow import SESSION_KEY
-from push2fa.workers import REDELIVERY_INTERVAL
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET
 from tests.scaleout.cluster import listener, until
 from tests.servers import reserve_listener, serve_asgi
@@ -173,7 +174,7 @@ async def test_a_status_reaches_each_socket_once_whichever_path_brings_it(worker
         assert row is not None
         payload = challenges.event_payload(row)
     again_from_database = await svc.realtime.catch_up(challenge.public_id, payload)
-    assert svc.realtime.broker is not None
+    assert isinstance(svc.realtime, Realtime) and svc.realtime.broker is not None
     await svc.realtime.broker._handle_emit(  # the same event arriving late over Redis
         {
             "method": "emit",

@@ -1,7 +1,7 @@
 """The challenge state machine on real PostgreSQL, raced from two engines at once (two
 processes' connection pools): every transition is won exactly once and published once.
 
-tests/test_challenges.py has the same rules on the default database; here the races run
+tests/domain/test_challenges.py has the same rules on the default database; here the races run
 on PostgreSQL whatever PUSH2FA_TEST_DATABASE says, with real concurrent connections.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from push2fa import challenges, webhooks
 from push2fa.cli import migrate
 from push2fa.db import Database
-from push2fa.migrate import is_current
+from push2fa.domain import challenges, webhook_nonces
 from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
+from tests.test_migrations import is_current
 
 S = ChallengeStatus
 CHALLENGES = 20
@@ -157,7 +157,7 @@ async def test_status_polls_are_claimed_by_one_process_each(engines, pending):
 async def test_a_replayed_callback_is_accepted_by_one_process_only(engines):
     async def remember_then_decide(db) -> bool:
         # The webhook flushes the pair and commits it with the decision.
-        fresh = await webhooks._remember_nonce(db, "1767225600", "sig-abc")
+        fresh = await webhook_nonces.remember(db, "1767225600", "sig-abc")
         if fresh:
             await db.commit()
         return fresh

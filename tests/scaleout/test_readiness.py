@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from push2fa.app import create_app
+from push2fa.web.app import create_app
 from tests.scaleout.cluster import until
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from quart.testing.app import LifespanError
 
-from push2fa.app import create_app
+from push2fa.web.app import create_app
 from tests.scaleout.cluster import clean_environ, listener
 
 HYPERCORN = Path(sys.executable).parent / "hypercorn"

@@ -1,5 +1,5 @@
 """The push2fa Approver: the push service's own phone app (a PWA), its API and delivery.
 
-:func:`.service.init_approver` adds it to a push service app: the pages and API under
+:func:`.mount.init_approver` adds it to a push service app: the pages and API under
 ``/_emulator/approver``, Web Push on every new request, its tables in the app's database.
 """

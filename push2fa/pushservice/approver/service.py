@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
-from quart import Quart, current_app
+from quart import current_app
 
 from push2fa.db import Database
-from push2fa.domain.approver import ApproverRules
+from push2fa.pushservice.approver.rules import ApproverRules
 from push2fa.pushservice.service import Emulator
 from push2fa.pushservice.store import ApprovalRequest
 from push2fa.webauthn import RelyingParty
@@ -70,15 +70,3 @@ class Approver:
 
 def current_approver() -> Approver:
     return cast(Approver, current_app.extensions[EXTENSION_KEY])
-
-
-def init_approver(app: Quart, emulator: Emulator, settings: ApproverSettings) -> Approver:
-    """Add the Approver to a push service app (pages, API, Web Push, its lifetime)."""
-    from .views import approver as blueprint
-
-    approver = Approver(settings, emulator)
-    app.extensions[EXTENSION_KEY] = approver
-    app.register_blueprint(blueprint)
-    app.before_serving(approver.start)
-    app.after_serving(approver.stop)
-    return approver

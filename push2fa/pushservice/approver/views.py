@@ -4,7 +4,7 @@ Pages: the app itself (one page; JavaScript does the WebAuthn ceremonies), its m
 its service worker (served from this folder so its scope is the Approver), an offline page.
 The API is JSON only: a cross-site form cannot send ``application/json`` without a CORS
 preflight, and a browser's ``Origin`` other than an allowed one is refused as well. Every
-rule is in :mod:`push2fa.domain.approver`; these views parse, call and answer.
+rule is in :mod:`push2fa.pushservice.approver.rules`; these views parse, call and answer.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 from quart import Blueprint, Response, render_template, request, send_from_directory
 
-from push2fa.domain.approver import Refused
+from push2fa.pushservice.approver.rules import Refused
 from push2fa.pushservice.phone import client_ip, phone_session, with_cookie
 from push2fa.pushservice.phone_session import PhoneSession
-from push2fa.pushservice.realtime import SOCKETIO_PATH, request_card
+from push2fa.pushservice.phone_updates import SOCKETIO_PATH, request_card
 from push2fa.pushservice.service import current_emulator, now_utc
 
 from .service import current_approver

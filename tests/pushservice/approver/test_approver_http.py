@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from push2fa.app import create_app
 from push2fa.db import Database
 from push2fa.pushservice.approver.store import ApproverStore
-from push2fa.server import build_asgi
+from push2fa.web.app import create_app
+from push2fa.web.stack import build_asgi
 from tests.conftest import TEST_SECRET
 from tests.pushservice.approver.conftest import ApproverSite, localhost
 from tests.pushservice.approver.fake_push import fake_push_service

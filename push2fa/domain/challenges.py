@@ -1,0 +1,404 @@
+"""The login-challenge state machine: the ONLY code that changes a challenge's status.
+
+    pending ──► approved ──► consumed
+       ├──────────────────────► consumed   (answered in the browser: a code or a passkey)
+       ├──────► denied
+       ├──────► expired
+       └──────► cancelled
+
+Every transition is one conditional UPDATE (`... WHERE status = <from>`), so duplicate
+webhooks, the expiry sweep, the status poll and a cancel can race, in one process or many:
+exactly one wins. The winner publishes the new state after commit; the losers do nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from push2fa.domain import audit
+from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.services import Publisher
+
+log = logging.getLogger("push2fa.challenges")
+
+S = ChallengeStatus
+DECISIONS = {S.APPROVED, S.DENIED}
+# After an approval the page still has this long to complete the login, even if the
+# challenge's own expiry passes meanwhile (the approval landed just in time).
+COMPLETE_GRACE = timedelta(seconds=30)
+# The safety-net poll's schedule, as multiples of the first delay: with the default 3 s,
+# polls at +3 s, +15 s and +60 s after the push, then none (the page's expiry takes over).
+POLL_STEPS = (1, 5, 20)
+
+
+# Told, after commit and publish, about the challenges a transition ended and how: the one
+# place that sees every final transition (e.g. to take the push off the phone). Per realtime
+# server, i.e. per app; a listener must not raise and must not hold the caller up.
+EndListener = Callable[[Sequence[LoginChallenge], S, str], Awaitable[None]]
+_end_listeners: weakref.WeakKeyDictionary[Publisher, EndListener] = weakref.WeakKeyDictionary()
+
+
+def on_end(realtime: Publisher, listener: EndListener) -> None:
+    """Call ``listener(challenges, new_status, by)`` after every transition out of pending."""
+    _end_listeners[realtime] = listener
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a login attempt comes from, shown to the user on the page and the phone."""
+
+    ip: str
+    user_agent: str
+    remember: bool = False
+    next_path: str = "/"
+
+
+def new_public_id() -> str:
+    """256 random bits, URL-safe: used in room names, never guessable or sequential."""
+    return secrets.token_urlsafe(32)
+
+
+def event_payload(challenge: LoginChallenge) -> dict[str, Any]:
+    """What the waiting page is told: status and timing, nothing secret."""
+    return {
+        "status": challenge.status,
+        "expires_at": challenge.expires_at.isoformat(),
+        "reason": challenge.reason,
+        "purpose": challenge.purpose,
+        "matching": challenge.match_code is not None,
+    }
+
+
+async def create(
+    db: AsyncSession,
+    user: User,
+    context: Context,
+    ttl: int,
+    purpose: ChallengePurpose = ChallengePurpose.LOGIN,
+    match_code: str | None = None,
+    *,
+    push: bool = True,
+) -> LoginChallenge:
+    """A new pending challenge for `user` (not yet sent to the phone). Commits.
+    With ``push=False`` it is answered by a passkey only: no phone is asked."""
+    if push and user.authy_id is None:
+        raise ValueError("user has no push device")
+    now = utcnow()
+    challenge = LoginChallenge(
+        public_id=new_public_id(),
+        user_id=user.id,
+        purpose=purpose.value,
+        status=S.PENDING.value,
+        authy_id=user.authy_id if push else None,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+        ip=context.ip[:64],
+        user_agent=context.user_agent[:512],
+        remember=context.remember,
+        next_path=context.next_path,
+        poll_count=0,
+        match_code=match_code,
+    )
+    db.add(challenge)
+    await db.flush()
+    audit.record(db, "push.created", user.id, challenge=challenge.public_id[:8], purpose=purpose)
+    await db.commit()
+    return challenge
+
+
+async def attach_provider(
+    db: AsyncSession, challenge: LoginChallenge, provider_uuid: str, first_poll_in: float
+) -> None:
+    """Record the push service's request id once it has accepted the push. Not a status
+    change: the challenge stays what it is (a cancel may already have won)."""
+    next_poll = utcnow() + timedelta(seconds=first_poll_in)
+    await db.execute(
+        update(LoginChallenge)
+        .where(LoginChallenge.id == challenge.id)
+        .values(provider_uuid=provider_uuid, next_poll_at=next_poll)
+    )
+    await db.commit()
+    challenge.provider_uuid = provider_uuid
+    challenge.next_poll_at = next_poll
+
+
+async def _transition(
+    db: AsyncSession,
+    realtime: Publisher,
+    condition: ColumnElement[bool],
+    from_status: S,
+    to_status: S,
+    *,
+    by: str,
+    reason: str | None = None,
+    also: Callable[[], Awaitable[bool]] | None = None,
+) -> list[LoginChallenge]:
+    """Move every challenge matching `condition` from `from_status` to `to_status` in one
+    conditional UPDATE; publish and return the ones this call won.
+
+    `also` runs in the same transaction after the UPDATE won; if it returns False, both
+    are rolled back (a code is spent only together with the login it makes)."""
+    now = utcnow()
+    # A decided challenge leaves the poll index (next_poll_at NULL), so the poll's range
+    # scan sees only pending ones, however long the table's history grows.
+    values: dict[str, Any] = {"status": to_status.value, "next_poll_at": None}
+    if to_status == S.CONSUMED:
+        values["consumed_at"] = now
+    if to_status != S.CONSUMED or from_status == S.PENDING:
+        values.update(decided_at=now, decided_by=by, reason=reason)
+    # RETURNING the whole row: the winners come back already updated, with no second
+    # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
+    statement = (
+        update(LoginChallenge)
+        .where(LoginChallenge.status == from_status.value, condition)
+        .values(**values)
+        .returning(LoginChallenge)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    won = list((await db.execute(statement)).scalars().all())
+    if not won:
+        await db.commit()  # ends the no-op transaction without expiring loaded objects
+        return []
+    if also is not None and not await also():
+        await db.rollback()
+        return []
+    for challenge in won:
+        if to_status == S.CONSUMED and from_status == S.PENDING:
+            audit.record(
+                db,
+                f"push.{S.APPROVED.value}",
+                challenge.user_id,
+                origin=(challenge.ip, challenge.user_agent),
+                challenge=challenge.public_id[:8],
+                by=by,
+            )
+        audit.record(
+            db,
+            f"push.{to_status.value}",
+            challenge.user_id,
+            origin=(challenge.ip, challenge.user_agent),
+            challenge=challenge.public_id[:8],
+            by=by,
+            **({"reason": reason} if reason else {}),
+        )
+    await db.commit()
+    for challenge in won:
+        await realtime.publish_challenge(challenge.public_id, event_payload(challenge))
+    listener = _end_listeners.get(realtime)
+    if listener is not None and from_status == S.PENDING:
+        await listener(won, to_status, by)
+    return won
+
+
+async def decide(
+    db: AsyncSession,
+    realtime: Publisher,
+    challenge_id: int,
+    status: S,
+    *,
+    by: str,
+    reason: str | None = None,
+) -> LoginChallenge | None:
+    """The phone's answer (via webhook or poll). An approval that arrives after expiry
+    expires the challenge instead. Returns the challenge if this call changed it."""
+    if status not in DECISIONS:
+        raise ValueError(f"not a decision: {status}")
+    now = utcnow()
+    live = and_(LoginChallenge.id == challenge_id, LoginChallenge.expires_at > now)
+    won = await _transition(db, realtime, live, S.PENDING, status, by=by, reason=reason)
+    if won:
+        return won[0]
+    late = and_(LoginChallenge.id == challenge_id, LoginChallenge.expires_at <= now)
+    expired = await _transition(db, realtime, late, S.PENDING, S.EXPIRED, by=by)
+    return expired[0] if expired else None
+
+
+async def cancel(
+    db: AsyncSession, realtime: Publisher, challenge_id: int, *, by: str, reason: str | None = None
+) -> LoginChallenge | None:
+    won = await _transition(
+        db,
+        realtime,
+        LoginChallenge.id == challenge_id,
+        S.PENDING,
+        S.CANCELLED,
+        by=by,
+        reason=reason,
+    )
+    return won[0] if won else None
+
+
+async def expire_due(db: AsyncSession, realtime: Publisher) -> list[LoginChallenge]:
+    """Expire every pending challenge past its time (the sweep; safe in every worker).
+
+    First a read of the earliest pending expiry (one seek in the (status, expires_at)
+    index): most ticks nothing is due, and then no write transaction is opened, so the
+    sweep never queues for SQLite's write lock behind (or ahead of) a webhook."""
+    now = utcnow()
+    earliest = (
+        await db.execute(
+            select(LoginChallenge.expires_at)
+            .where(LoginChallenge.status == S.PENDING.value)
+            .order_by(LoginChallenge.expires_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if earliest is None or earliest > now:
+        await db.commit()  # ends the read transaction, keeping loaded objects usable
+        return []
+    return await _transition(
+        db, realtime, LoginChallenge.expires_at <= now, S.PENDING, S.EXPIRED, by="sweep"
+    )
+
+
+async def decided_since(db: AsyncSession, since: datetime) -> Sequence[tuple[str, str]]:
+    """(public_id, status) of every challenge decided at or after `since`: what redelivery
+    checks against the sockets it holds. A range scan of the decided_at index, so its cost
+    follows the decision rate, not the number of waiting pages."""
+    rows = await db.execute(
+        select(LoginChallenge.public_id, LoginChallenge.status).where(
+            LoginChallenge.decided_at >= since
+        )
+    )
+    return [(row.public_id, row.status) for row in rows]
+
+
+async def consume(
+    db: AsyncSession, realtime: Publisher, public_id: str, user_id: int
+) -> LoginChallenge | None:
+    """approved → consumed, once: the only way an approval turns into a login."""
+    now = utcnow()
+    condition = and_(
+        LoginChallenge.public_id == public_id,
+        LoginChallenge.user_id == user_id,
+        or_(LoginChallenge.expires_at > now, LoginChallenge.decided_at > now - COMPLETE_GRACE),
+    )
+    won = await _transition(db, realtime, condition, S.APPROVED, S.CONSUMED, by="browser")
+    return won[0] if won else None
+
+
+async def answer_at_once(
+    db: AsyncSession,
+    realtime: Publisher,
+    public_id: str,
+    user_id: int,
+    *,
+    by: str,
+    spend: Callable[[], Awaitable[bool]] | None = None,
+) -> LoginChallenge | None:
+    """pending → consumed in one step, for an answer given in the bound browser itself (a
+    recovery code, an app code, a passkey): decided and used at once, so no "approved" event ever
+    asks the waiting page to complete it a second time. `spend` (using up the code) happens
+    in the same transaction: both or neither."""
+    condition = and_(
+        LoginChallenge.public_id == public_id,
+        LoginChallenge.user_id == user_id,
+        LoginChallenge.expires_at > utcnow(),
+    )
+    won = await _transition(db, realtime, condition, S.PENDING, S.CONSUMED, by=by, also=spend)
+    return won[0] if won else None
+
+
+async def by_public_id(db: AsyncSession, public_id: object) -> LoginChallenge | None:
+    """The challenge a session names; anything but a plausible id (even of another type,
+    from a tampered session) names none."""
+    if not isinstance(public_id, str) or not public_id or len(public_id) > 64:
+        return None
+    return (
+        await db.execute(select(LoginChallenge).where(LoginChallenge.public_id == public_id))
+    ).scalar_one_or_none()
+
+
+async def by_provider(db: AsyncSession, provider_uuid: str, authy_id: int) -> LoginChallenge | None:
+    """The challenge a callback is about: both the request uuid and the device must match."""
+    return (
+        await db.execute(
+            select(LoginChallenge).where(
+                LoginChallenge.provider_uuid == provider_uuid,
+                LoginChallenge.authy_id == authy_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def poll_backoff(first_delay: float, poll_count: int) -> timedelta | None:
+    """Delay before poll number `poll_count + 1` (counting from 0 for the first): the
+    POLL_STEPS schedule, then None once `poll_count` has passed its end."""
+    if poll_count >= len(POLL_STEPS):
+        return None
+    return timedelta(seconds=first_delay * POLL_STEPS[poll_count])
+
+
+def _next_poll(now: datetime, first_delay: float, done: int, limit: int) -> datetime | None:
+    """When to poll again after `done` polls; None (no more polls) at the per-challenge cap."""
+    if done >= limit:
+        return None
+    step = poll_backoff(first_delay, done)
+    return None if step is None else now + step
+
+
+async def claim_polls(
+    db: AsyncSession, first_delay: float, limit: int = 50, per_challenge: int = len(POLL_STEPS)
+) -> Sequence[LoginChallenge]:
+    """Pending challenges whose safety-net poll is due, at most `limit` of them, each
+    claimed by pushing its next poll time forward with a conditional UPDATE, so only one
+    worker polls it. After `per_challenge` polls its next_poll_at is cleared: no more.
+    The SELECT walks the next_poll_at index from the oldest due, never the pending set."""
+    now = utcnow()
+    due = (
+        await db.execute(
+            # No status test here: only pending challenges have a next_poll_at (every
+            # transition clears it), and a status test would steer SQLite's planner to
+            # the (status, expires_at) index, a walk over every pending challenge.
+            select(LoginChallenge.id, LoginChallenge.poll_count)
+            .where(
+                LoginChallenge.next_poll_at <= now,
+                LoginChallenge.provider_uuid.is_not(None),
+                LoginChallenge.expires_at > now,
+            )
+            .order_by(LoginChallenge.next_poll_at)
+            .limit(limit)
+        )
+    ).all()
+    # One conditional UPDATE per backoff step (usually one or two), not one per challenge;
+    # `next_poll_at <= now` again, so a challenge another worker just claimed is skipped.
+    by_step: dict[int, list[int]] = {}
+    for challenge in due:
+        by_step.setdefault(challenge.poll_count, []).append(challenge.id)
+    claimed: list[LoginChallenge] = []
+    for poll_count, ids in by_step.items():
+        result = await db.execute(
+            update(LoginChallenge)
+            .where(
+                LoginChallenge.id.in_(ids),
+                LoginChallenge.status == S.PENDING.value,
+                LoginChallenge.next_poll_at <= now,
+            )
+            .values(
+                next_poll_at=_next_poll(now, first_delay, poll_count + 1, per_challenge),
+                poll_count=poll_count + 1,
+            )
+            .returning(LoginChallenge)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        claimed.extend(result.scalars().all())
+    await db.commit()
+    return claimed
+
+
+def seconds_left(challenge: LoginChallenge, now: datetime | None = None) -> int:
+    remaining = (challenge.expires_at - (now or utcnow())).total_seconds()
+    return max(0, int(remaining))
+
+
+def seconds_since_created(challenge: LoginChallenge, now: datetime | None = None) -> float:
+    return ((now or utcnow()) - challenge.created_at).total_seconds()

@@ -1,0 +1,68 @@
+"""Who may listen to what: the Socket.IO connect-time decision, made from the browser's
+signed cookies only. Clients never name rooms; a forged or foreign cookie gets nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from itsdangerous import BadSignature
+from quart import Quart
+from quart_auth import QuartAuth
+
+from push2fa import services
+from push2fa.domain import challenges, sessions
+from push2fa.domain import enrollment as enrol
+from push2fa.domain.login_flow import SESSION_KEY
+from push2fa.realtime import hub
+from push2fa.realtime.rooms import CHALLENGE_EVENT, ENROLLMENT_EVENT, challenge_room, user_room
+
+Initial = list[tuple[str, Any]]
+
+
+def _session_data(app: Quart, cookies: Mapping[str, str]) -> dict[str, Any]:
+    raw = cookies.get(app.config["SESSION_COOKIE_NAME"])
+    serializer = app.session_interface.get_signing_serializer(app)
+    if not raw or serializer is None:
+        return {}
+    max_age = int(app.permanent_session_lifetime.total_seconds())
+    try:
+        data = serializer.loads(raw, max_age=max_age)
+    except BadSignature:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _auth_id(app: Quart, cookies: Mapping[str, str]) -> str | None:
+    extension: QuartAuth = app.extensions["QUART_AUTH"][0]
+    token = cookies.get(extension.cookie_name or "")
+    return extension.load_token(token, app=app) if token else None
+
+
+def make_authorizer(app: Quart) -> hub.Authorizer:
+    async def authorize(cookies: Mapping[str, str]) -> tuple[list[str], Initial]:
+        svc: services.Services = app.extensions["push2fa"]
+        rooms: list[str] = []
+        initial: Initial = []
+        data = _session_data(app, cookies)
+        public_id = data.get(SESSION_KEY)
+        async with svc.db.session() as db:
+            challenge = await challenges.by_public_id(db, public_id)
+            if challenge is not None:
+                rooms.append(challenge_room(challenge.public_id))
+                initial.append((CHALLENGE_EVENT, challenges.event_payload(challenge)))
+            # The same check as every request: an ended, idle or expired session, or a
+            # login cookie paired with another session's cookie, joins no user room.
+            live = await sessions.resolve(
+                db, svc.settings, _auth_id(app, cookies), data.get(sessions.BOUND_KEY)
+            )
+            if live is not None:
+                user = live.user
+                rooms.append(user_room(user.id))
+                enrollment = await enrol.latest(db, user.id)
+                if enrollment is not None and enrollment.status != "cancelled":
+                    initial.append((ENROLLMENT_EVENT, enrol.event_payload(enrollment)))
+        return rooms, initial
+
+    return authorize

@@ -1,4 +1,0 @@
-"""The live site of tests/twofa (app and push service as separate Hypercorn servers, and
-browsers made of an aiohttp session and a Socket.IO client), for the account pages."""
-
-from tests.twofa.conftest import browsers, enrolled, site, site_options  # noqa: F401

@@ -1,0 +1,1 @@
+"""Tests of push2fa.realtime.hub: socket access, rooms and delivery."""

@@ -1,0 +1,1 @@
+"""Tests of push2fa.web: pages, forms, policies and the webhook endpoint."""

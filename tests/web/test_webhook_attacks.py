@@ -1,0 +1,226 @@
+"""The Authy callback attacked in-process (Quart's test client): every forged, stale,
+future-dated, replayed or malformed callback gets a 4xx and changes nothing; a genuine one
+decides its challenge once. These also kill mutants (docs/mutation.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from push2fa.authy import signature
+from push2fa.domain import challenges
+from push2fa.domain.webhook_nonces import WINDOW_SECONDS as NONCE_WINDOW_SECONDS
+from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, WebhookNonce
+
+API_KEY = "webhook-test-api-key-0123456789abcdef"
+PUBLIC = "https://login.example.com"
+WEBHOOK = f"{PUBLIC}/webhooks/authy"
+AUTHY_ID = 4242
+
+
+@pytest.fixture
+def overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**overrides, "authy_api_key": API_KEY, "public_url": PUBLIC, "rate_limits": False}
+
+
+@pytest.fixture
+async def pending(app) -> LoginChallenge:
+    svc = app.extensions["push2fa"]
+    for task in svc.tasks:  # only the test decides challenges here
+        task.cancel()
+    async with svc.db.session() as db:
+        user = User(username="dana", email="dana@example.com", password_hash="x", authy_id=AUTHY_ID)
+        db.add(user)
+        await db.commit()
+        challenge = await challenges.create(db, user, challenges.Context("1.2.3.4", "UA"), 60)
+        await challenges.attach_provider(db, challenge, "uuid-1", 60)
+        return challenge
+
+
+def body(
+    status: str = "approved", uuid: Any = "uuid-1", authy_id: Any = AUTHY_ID
+) -> dict[str, Any]:
+    return {
+        "authy_id": authy_id,
+        "uuid": uuid,
+        "status": status,
+        "approval_request": {"transaction": {"reason": "picked 42"}},
+    }
+
+
+def now_nonce(offset: float = 0) -> str:
+    return str(int(time.time() + offset))
+
+
+async def post(
+    client,
+    payload: Any,
+    *,
+    nonce: str | None = None,
+    sig: str | None = None,
+    key: str = API_KEY,
+    content_type: str = "application/json",
+) -> int:
+    nonce = now_nonce() if nonce is None else nonce
+    if sig is None:
+        sig = signature.sign(key, nonce, "POST", WEBHOOK, payload)
+    response = await client.post(
+        "/webhooks/authy",
+        data=payload if isinstance(payload, bytes) else json.dumps(payload),
+        headers={
+            "Content-Type": content_type,
+            "X-Authy-Signature": sig,
+            "X-Authy-Signature-Nonce": nonce,
+        },
+    )
+    status: int = response.status_code
+    return status
+
+
+async def status_of(app, challenge: LoginChallenge) -> str:
+    async with app.extensions["push2fa"].db.session() as db:
+        status: str = (await db.get(LoginChallenge, challenge.id)).status
+        return status
+
+
+async def count(app, model: Any, *where: Any) -> int:
+    async with app.extensions["push2fa"].db.session() as db:
+        total: int = (
+            await db.execute(select(func.count()).select_from(model).where(*where))
+        ).scalar()
+        return total
+
+
+async def test_genuine_callback_decides_its_challenge_once(app, client, pending):
+    assert await post(client, body()) == 200
+    assert await status_of(app, pending) == ChallengeStatus.APPROVED
+    async with app.extensions["push2fa"].db.session() as db:
+        row = await db.get(LoginChallenge, pending.id)
+    assert row.decided_by == "webhook"
+
+
+async def test_genuine_get_callback_decides_its_challenge(app, client, pending):
+    nonce = now_nonce()
+    query = "authy_id=4242&status=denied&uuid=uuid-1"
+    sig = signature.sign(API_KEY, nonce, "GET", WEBHOOK, query)
+    response = await client.get(
+        f"/webhooks/authy?{query}",
+        headers={"X-Authy-Signature": sig, "X-Authy-Signature-Nonce": nonce},
+    )
+    assert response.status_code == 200
+    assert await status_of(app, pending) == ChallengeStatus.DENIED
+
+
+@pytest.mark.parametrize("header", ["X-Authy-Signature", "X-Authy-Signature-Nonce"])
+async def test_empty_signature_header_refused(app, client, pending, header):
+    nonce = now_nonce()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Authy-Signature": signature.sign(API_KEY, nonce, "POST", WEBHOOK, body()),
+        "X-Authy-Signature-Nonce": nonce,
+        header: "",
+    }
+    response = await client.post("/webhooks/authy", data=json.dumps(body()), headers=headers)
+    assert response.status_code == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_missing_signature_headers_refused(app, client, pending):
+    response = await client.post(
+        "/webhooks/authy", data=json.dumps(body()), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+    assert await count(app, AuditEvent, AuditEvent.event == "webhook.rejected") == 1
+
+
+async def test_callback_signed_with_another_key_refused(app, client, pending):
+    assert await post(client, body(), key="attacker-key-0000000000000000") == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_callback_signed_for_another_body_refused(app, client, pending):
+    nonce = now_nonce()
+    sig = signature.sign(API_KEY, nonce, "POST", WEBHOOK, body("denied"))
+    assert await post(client, body("approved"), nonce=nonce, sig=sig) == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_future_dated_nonce_refused(app, client, pending):
+    assert await post(client, body(), nonce=now_nonce(NONCE_WINDOW_SECONDS + 60)) == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_stale_nonce_refused(app, client, pending):
+    assert await post(client, body(), nonce=now_nonce(-NONCE_WINDOW_SECONDS - 60)) == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_nonce_inside_the_window_accepted(app, client, pending):
+    assert await post(client, body(), nonce=now_nonce(-NONCE_WINDOW_SECONDS + 30)) == 200
+
+
+@pytest.mark.parametrize("nonce", ["soon", "nan", "inf", "-inf", "1e400"])
+async def test_nonce_that_is_not_a_time_refused(app, client, pending, nonce):
+    assert await post(client, body(), nonce=nonce) == 401
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_replayed_callback_refused(app, client, pending):
+    nonce = now_nonce()
+    assert await post(client, body(), nonce=nonce) == 200
+    assert await post(client, body(), nonce=nonce) == 409
+    assert await count(app, WebhookNonce) == 1
+
+
+async def test_callback_for_another_device_changes_nothing(app, client, pending):
+    assert await post(client, body(authy_id=AUTHY_ID + 1)) == 200
+    assert await post(client, body(uuid="uuid-2")) == 200
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+    assert await count(app, AuditEvent, AuditEvent.event == "webhook.unknown_request") == 2
+
+
+async def test_console_test_callback_is_ignored(app, client, pending):
+    assert await post(client, body(authy_id=1234)) == 200
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        body(status="consumed"),
+        body(status="pending"),
+        body(uuid=""),
+        body(uuid="u" * 65),
+        body(uuid=7),
+        body(authy_id="abc"),
+        body(authy_id=True),
+        body(authy_id=None),
+        body(authy_id=-5),
+        body(authy_id=4.5),
+        [body()],
+    ],
+    ids=str,
+)
+async def test_malformed_signed_callback_gets_400_and_changes_nothing(
+    app, client, pending, payload
+):
+    unsignable = isinstance(payload, list)  # refused before the signature is even checked
+    assert await post(client, payload, sig="x" if unsignable else None) == 400
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_callback_that_is_not_json_refused(app, client, pending):
+    assert await post(client, b"{not json", sig="x") == 400
+    assert await post(client, body(), content_type="text/plain") == 415
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_oversized_callback_refused(app, client, pending):
+    padded = {**body(), "pad": "x" * (64 * 1024)}
+    assert await post(client, padded) == 413
+    assert await status_of(app, pending) == ChallengeStatus.PENDING

@@ -1,0 +1,71 @@
+"""Logging in with a code: one decision, one completion, whichever way the answer came; a
+recovery code spent only with its login. (The race with the waiting page's own completion
+needs a real browser's navigation: tests/browser/test_code_logins.py.)"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from push2fa.models import AuditEvent, LoginChallenge, RecoveryCode, utcnow
+from tests.web.twofa.conftest import Browser
+
+
+@pytest.fixture
+def site_options():
+    return {"rate_limits": False}
+
+
+@pytest.fixture
+async def alice(site, browsers) -> tuple[Browser, int, list[str]]:
+    browser = browsers()
+    await browser.register("alice")
+    await browser.login("alice")
+    authy_id = await browser.enable_push()
+    await browser.post_form("/account/recovery-codes", {}, page="/account/security")
+    block = re.search(r'id="recovery-codes"[^>]*>(.*?)</pre>', browser.last_html, re.S)
+    assert block is not None
+    await browser.logout()
+    return browser, authy_id, block.group(1).split()
+
+
+async def _unused_codes(site) -> int:
+    async with site.app.extensions["push2fa"].db.session() as db:
+        return int(
+            (
+                await db.execute(select(func.count()).where(RecoveryCode.used_at.is_(None)))
+            ).scalar_one()
+        )
+
+
+async def _logged_in(browser: Browser) -> bool:
+    return "Hello, alice" in await (await browser.get("/")).text()
+
+
+async def test_a_recovery_code_is_not_spent_when_the_login_cannot_happen(site, alice):
+    browser, _, codes = alice
+    await browser.login("alice")
+    async with site.app.extensions["push2fa"].db.session() as db:  # past its time, unswept
+        await db.execute(update(LoginChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await db.commit()
+    await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+    assert not await _logged_in(browser)
+    assert await _unused_codes(site) == 10
+
+
+async def test_a_code_after_the_phone_approved_logs_in_once_and_keeps_the_code(site, alice):
+    browser, authy_id, codes = alice
+    await browser.login("alice")
+    request = await site.wait_for_request(authy_id)
+    await site.decide(request["uuid"], "approved", browser.match_code())
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+    assert resp.url.path == "/" and await _logged_in(browser)
+    assert await _unused_codes(site) == 10
+    async with site.app.extensions["push2fa"].db.session() as db:
+        logins = (
+            await db.execute(select(func.count()).where(AuditEvent.event == "login.succeeded"))
+        ).scalar_one()
+    assert logins == 2  # the enrolment's login and this one: completed once
