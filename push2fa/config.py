@@ -421,6 +421,23 @@ SETTINGS: tuple[Setting, ...] = (
         "code enrols one phone only.",
     ),
     Setting(
+        "PUSH2FA_APPROVER_EMAIL_CODE_MINUTES",
+        "approver_email_code_minutes",
+        "10",
+        _int_range(1, 60),
+        "Minutes a code e-mailed by the Approver stays valid. It lets a user an app created "
+        "with the Authy API's `users/new` prove that e-mail and add a phone; each code adds "
+        "one phone.",
+    ),
+    Setting(
+        "PUSH2FA_APPROVER_EMAIL_CODE_TRIES",
+        "approver_email_code_tries",
+        "5",
+        _int_range(1, 10),
+        "Tries an Approver e-mail code allows; after that many wrong ones it is burnt and "
+        "a new code must be asked for.",
+    ),
+    Setting(
         "PUSH2FA_VAPID_PRIVATE_KEY",
         "vapid_private_key",
         "",
@@ -525,6 +542,8 @@ class Settings:
     redis_url: str
     sticky_sessions: bool
     enrolment_token_minutes: int
+    approver_email_code_minutes: int
+    approver_email_code_tries: int
     vapid_private_key: str
     vapid_subject: str
     webauthn_rp_id: str
