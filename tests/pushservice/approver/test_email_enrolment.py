@@ -326,9 +326,9 @@ async def test_a_code_to_show_needs_a_passkey_check_each_time(
     assert status == 200 and "code" in shown
     status, replayed = await phone.post("code", body)
     assert status == 409, replayed  # the nonce is spent: a captured answer shows nothing
-    await phone.authenticator.set_user_verified(False)
+    await phone.authenticator.override(isBadUV=True)  # answers without user verification
     status, refused = await phone.show_code(enrolled["credential"])
-    assert 400 <= status < 500 and "code" not in refused
+    assert status == 403 and "code" not in refused, refused
     for credential in ("unknown", 5, None, "x" * 5000):
         status, refused = await phone.post("code/options", {"credential": credential})
         assert status in (400, 403), refused
@@ -681,3 +681,68 @@ async def test_users_new_refuses_an_email_with_a_control_character(
     user = await off_loop(official.users.create, "ann\x00@example.com", "555-012-3456", 1)
     assert not user.ok() and user.response.status_code == 400
     assert user.errors()["email"] == "is invalid"
+
+
+# --- the same, by a person in the Approver page ------------------------------------------
+
+
+async def test_a_person_adds_the_approver_by_email_approves_and_reads_a_code(
+    open_page: Any,
+    official: AuthyApiClient,
+    approver_site: ApproverSite,
+    mailbox: Recorder,
+    receiver: Receiver,
+    page_watch: Any,
+    screenshot: Any,
+) -> None:
+    authy_id = await create_user(official, "ann@example.com", "555-012-3456")
+    page = await open_page("phone", width=390, height=844)
+    await VirtualAuthenticator.attach(page)
+    await page.goto(approver_site.app_url)
+    await page.get_by_role("button", name="An app registered my e-mail").click()
+    await page.get_by_text("cannot send text messages or make calls").wait_for()
+    await page.get_by_label("E-mail address the app registered").fill("Ann@Example.com")
+    await page.get_by_role("button", name="Send me a code").click()
+    await page.get_by_text("a code is on its way").wait_for()
+    code = await mailed_code(mailbox, "ann@example.com")
+    await page.get_by_label("Code from the e-mail").fill(f"{code[:4]} {code[4:]}")
+    await screenshot(page, "approver-email-code")
+    await page.get_by_role("button", name="Check code").click()
+    await page.locator("#enrol-button").click()
+    await page.get_by_text("This phone is added").wait_for()
+    await page.locator("#account-list").get_by_text("ann@example.com").wait_for()
+
+    sent = await off_loop(
+        official.one_touch.send_request,
+        authy_id,
+        "Log in to Example?",
+        seconds_to_expire=120,
+        details={"Username": "ann"},
+        hidden_details={"match_choices": "17,42,83"},
+    )
+    assert sent.ok(), sent.errors()
+    request = page.locator(f'article[data-uuid="{sent.get_uuid()}"]')
+    await request.locator(".number-input").fill("42")
+    await request.locator(".approve-button").click()
+    await page.get_by_text("Approved").wait_for()
+    status = await off_loop(official.one_touch.get_approval_status, sent.get_uuid())
+    assert status["approval_request"]["status"] == "approved"
+    received = await receiver.next_request()
+    headers = {name.lower(): value for name, value in received.headers.items()}
+    assert official.one_touch.validate_one_touch_signature(
+        headers["x-authy-signature"],
+        headers["x-authy-signature-nonce"],
+        "POST",
+        receiver.callback_url,
+        json.loads(received.body),
+    )
+
+    await page.get_by_role("button", name="Show code").click()
+    digits = page.locator(".code-digits")
+    await digits.wait_for()
+    await screenshot(page, "approver-code")
+    shown = (await digits.text_content() or "").replace(" ", "")
+    assert re.fullmatch(r"[0-9]{7}", shown), shown
+    token = await off_loop(official.tokens.verify, authy_id, shown)
+    assert token.ok(), token.errors()
+    page_watch.assert_clean()

@@ -235,6 +235,8 @@
   const resetEmailWay = () => {
     if (!$("email-way")) return;
     emailAddress = null;
+    $("email-way").hidden = true;
+    $("email-start").setAttribute("aria-expanded", "false");
     $("email-code-form").hidden = true;
     $("email-accounts").hidden = true;
     $("email-account-list").replaceChildren();
