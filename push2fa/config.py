@@ -393,6 +393,21 @@ class Settings:
         "Minutes a phone enrolment code (QR) stays valid at the built-in push service. Each "
         "code enrols one phone only.",
     )
+    approver_email_code_minutes: int = from_env(
+        "PUSH2FA_APPROVER_EMAIL_CODE_MINUTES",
+        "10",
+        _int_range(1, 60),
+        "Minutes a code e-mailed by the Approver stays valid. It lets a user an app created "
+        "with the Authy API's `users/new` prove that e-mail and add a phone; each code adds "
+        "one phone.",
+    )
+    approver_email_code_tries: int = from_env(
+        "PUSH2FA_APPROVER_EMAIL_CODE_TRIES",
+        "5",
+        _int_range(1, 10),
+        "Tries an Approver e-mail code allows; after that many wrong ones it is burnt and "
+        "a new code must be asked for.",
+    )
     vapid_private_key: str = from_env(
         "PUSH2FA_VAPID_PRIVATE_KEY",
         "",

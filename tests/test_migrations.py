@@ -71,3 +71,39 @@ async def test_downgrade_to_base_and_back_up(database_url):
                 await _insert_user(conn, "ALICE", "x@example.com")
     finally:
         await engine.dispose()
+
+
+async def test_0010_gives_existing_push_service_users_their_email_key(database_url):
+    """Users made before 0010 can prove their e-mail too: the upgrade fills in the key."""
+    from alembic import command
+
+    from push2fa.migrate import alembic_config
+
+    engine = make_engine(database_url)
+
+    def migrate(connection, revision: str, down: bool = False) -> None:
+        cfg = alembic_config(database_url)
+        cfg.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate, "0009_periodic_indexes", True)
+            await conn.execute(
+                text(
+                    "INSERT INTO pushservice_users (authy_id, object_id, created_at, email,"
+                    " cellphone, country_code) VALUES (7, 'x', CURRENT_TIMESTAMP,"
+                    " 'Ann.Lee@Example.COM', '5550123456', 1), (8, 'y', CURRENT_TIMESTAMP,"
+                    " NULL, NULL, NULL)"
+                )
+            )
+            await conn.run_sync(migrate, "head")
+            keys = (
+                await conn.execute(
+                    text("SELECT authy_id, email_key FROM pushservice_users ORDER BY authy_id")
+                )
+            ).all()
+        assert [tuple(row) for row in keys] == [(7, "ann.lee@example.com"), (8, None)]
+        assert await is_current(engine)
+    finally:
+        await engine.dispose()

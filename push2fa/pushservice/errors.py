@@ -130,3 +130,10 @@ class TokenAlreadyUsed(RegistrationRejected):
 
     def __init__(self) -> None:
         super().__init__("this enrolment code has already been used; show a new one")
+
+
+class ClaimRejected(RegistrationRejected):
+    """The e-mail claim is unknown, spent, expired, or does not cover that account."""
+
+    def __init__(self) -> None:
+        super().__init__("this e-mail code was already used or has expired; ask for a new one")

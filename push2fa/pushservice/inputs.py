@@ -199,7 +199,7 @@ def new_user(params: Mapping[str, Any]) -> tuple[str, str, int]:
     """(email, cellphone digits, country code) of ``users/new``, or 400 60027."""
     user = params.get("user")
     fields: Mapping[str, Any] = user if isinstance(user, Mapping) else {}
-    email = _email(fields.get("email"))
+    email = email_address(fields.get("email"))
     digits = _cellphone(fields.get("cellphone"))
     country = _country_code(fields.get("country_code"))
     if email is None or digits is None or country is None:
@@ -208,9 +208,13 @@ def new_user(params: Mapping[str, Any]) -> tuple[str, str, int]:
     return email, digits, country
 
 
-def _email(value: Any) -> str | None:
+def email_address(value: Any) -> str | None:
+    """An e-mail address as ``users/new`` accepts it, or None. Control characters (a NUL
+    cannot even be sent to PostgreSQL) are no part of an address."""
     email = _text(value)
     if email is None or len(email) > 254 or not _EMAIL.fullmatch(email):
+        return None
+    if not email.isprintable():
         return None
     return email
 

@@ -138,6 +138,12 @@ class Emulator:
         )
         return device
 
+    async def enrol_by_claim(self, claim_hash: str, authy_id: int, ip: str) -> Device:
+        """Add a device to an existing ``users/new`` user with a claim won by proving its
+        e-mail (the Approver's e-mail code): spent once, for a user of that e-mail only,
+        in the transaction that adds the device; otherwise ClaimRejected, nothing changed."""
+        return await self.store.register_device_by_claim(claim_hash, authy_id, ip, now_utc())
+
     async def verify_token(self, token: str, authy_id: int) -> Device:
         _, devices = await self.user(authy_id)
         if not _TOKEN.fullmatch(token):

@@ -5,7 +5,9 @@ requests, TOTP replay state and spent registration tokens live in the tables of
 :mod:`.tables`, made by the app's Alembic migrations. Each change that can race is a single
 conditional statement whose row count says who won: ``INSERT ... ON CONFLICT DO NOTHING``
 spends a token, ``UPDATE ... WHERE status = 'pending'`` decides or withdraws a request,
-``UPDATE ... WHERE last_totp_step < :step`` accepts a TOTP step. A registration's first
+``UPDATE ... WHERE last_totp_step < :step`` accepts a TOTP step, ``UPDATE ... SET tries =
+tries + 1 WHERE tries < :max`` counts a try of an e-mail code before it is compared, and
+``UPDATE ... WHERE used_at IS NULL`` spends an e-mail claim. A registration's first
 statement is its write, so SQLite takes the write lock at once and never has to upgrade.
 """
 
@@ -24,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from push2fa.db import make_engine
 
 from . import tables, totp
-from .errors import TokenAlreadyUsed
+from .errors import ClaimRejected, TokenAlreadyUsed
 from .store import (
     RETENTION,
     ApprovalRequest,
@@ -33,6 +35,7 @@ from .store import (
     NewApprovalRequest,
     User,
     build_request,
+    email_key,
     new_id,
     new_object_id,
 )
@@ -144,6 +147,7 @@ class SqlStore:
                             "object_id": new_object_id(),
                             "created_at": now,
                             "email": email,
+                            "email_key": email_key(email),
                             "cellphone": cellphone,
                             "country_code": country_code,
                         },
@@ -269,6 +273,112 @@ class SqlStore:
             ).scalar_one_or_none()
         return None if authy_id is None else int(authy_id)
 
+    # --- e-mail codes (users/new users proving their e-mail) --------------------------
+
+    async def users_with_email(self, email_key: str) -> list[User]:
+        users = tables.users
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(users)
+                        .where(users.c.email_key == email_key)
+                        .order_by(users.c.created_at, users.c.authy_id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [_user(row) for row in rows]
+
+    async def issue_email_code(
+        self, code_id: str, email_key: str, code_hash: str, now: datetime, expires_at: datetime
+    ) -> None:
+        codes = tables.email_codes
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(codes)
+                .where(codes.c.email_key == email_key, codes.c.used_at.is_(None))
+                .values(used_at=now)
+            )
+            await conn.execute(
+                codes.insert().values(
+                    id=code_id,
+                    email_key=email_key,
+                    code_hash=code_hash,
+                    tries=0,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+
+    def _live_code(self, now: datetime) -> ColumnElement[bool]:
+        codes = tables.email_codes.c
+        return and_(codes.used_at.is_(None), codes.expires_at > now)
+
+    async def try_email_code(
+        self, email_key: str, now: datetime, max_tries: int
+    ) -> list[tuple[str, str]]:
+        """The try is counted before anyone compares: a guess that is not counted (the
+        limit reached, even by guesses in flight in parallel) is never compared."""
+        codes = tables.email_codes
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    update(codes)
+                    .where(
+                        codes.c.email_key == email_key,
+                        self._live_code(now),
+                        codes.c.claim_hash.is_(None),
+                        codes.c.tries < max_tries,
+                    )
+                    .values(tries=codes.c.tries + 1)
+                    .returning(codes.c.id, codes.c.code_hash)
+                )
+            ).all()
+        return [(row.id, row.code_hash) for row in rows]
+
+    async def claim_email_code(self, code_id: str, claim_hash: str, now: datetime) -> bool:
+        codes = tables.email_codes
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(codes)
+                .where(codes.c.id == code_id, self._live_code(now), codes.c.claim_hash.is_(None))
+                .values(claim_hash=claim_hash)
+            )
+        return result.rowcount == 1
+
+    async def email_of_claim(self, claim_hash: str, now: datetime) -> str | None:
+        codes = tables.email_codes
+        async with self.engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    select(codes.c.email_key).where(
+                        codes.c.claim_hash == claim_hash, self._live_code(now)
+                    )
+                )
+            ).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    async def register_device_by_claim(
+        self, claim_hash: str, authy_id: int, registration_ip: str, now: datetime
+    ) -> Device:
+        """One conditional UPDATE spends the claim, and only for a user of its e-mail; the
+        device is added in the same transaction, so phones racing one claim add one."""
+        codes, users = tables.email_codes, tables.users
+        owns_email = exists().where(
+            users.c.authy_id == authy_id, users.c.email_key == codes.c.email_key
+        )
+        async with self.engine.begin() as conn:
+            spent = await conn.execute(
+                update(codes)
+                .where(codes.c.claim_hash == claim_hash, self._live_code(now), owns_email)
+                .values(used_at=now)
+            )
+            if spent.rowcount != 1:
+                raise ClaimRejected()
+            return await self._new_device(conn, authy_id, registration_ip, now)
+
     # --- devices -------------------------------------------------------------------
 
     async def get_device(self, device_id: int) -> Device | None:
@@ -388,9 +498,10 @@ class SqlStore:
         return [_request(row) for row in rows]
 
     async def prune(self, now: datetime) -> None:
-        requests, used = tables.requests, tables.used_tokens
+        requests, used, codes = tables.requests, tables.used_tokens, tables.email_codes
         cutoff = now - RETENTION
         finished_at = func.coalesce(requests.c.processed_at, requests.c.expires_at)
         async with self.engine.begin() as conn:
             await conn.execute(delete(requests).where(finished_at < cutoff))
             await conn.execute(delete(used).where(used.c.expires_at < now))
+            await conn.execute(delete(codes).where(codes.c.expires_at < now))

@@ -27,6 +27,11 @@ RETENTION = timedelta(days=7)
 ID_LOW = 10**12
 ID_HIGH = 2**53
 
+# E-mail addresses are compared with their ASCII letters in lower case and nothing else
+# folded: "Ann@Example.COM" is "ann@example.com", but no two different non-ASCII spellings
+# are ever taken for one address (Unicode case folding would make "ß" and "ss" one).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 # The console's test callback uses authy_id 1234 and apps ignore it, so no real user gets it.
 TEST_CALLBACK_AUTHY_ID = 1234
 
@@ -133,6 +138,39 @@ class Store(Protocol):
         ...
 
     async def registration_status(self, custom_user_id: str) -> int | None: ...
+    async def users_with_email(self, email_key: str) -> list[User]:
+        """The users ``users/new`` created with this e-mail (see :func:`email_key`)."""
+        ...
+
+    async def issue_email_code(
+        self, code_id: str, email_key: str, code_hash: str, now: datetime, expires_at: datetime
+    ) -> None:
+        """Keep a new code for the address; its earlier unused codes stop working."""
+        ...
+
+    async def try_email_code(
+        self, email_key: str, now: datetime, max_tries: int
+    ) -> list[tuple[str, str]]:
+        """Count one try on each live code of the address and return their (id, hash): a
+        code tried ``max_tries`` times, claimed, used or expired is no longer returned."""
+        ...
+
+    async def claim_email_code(self, code_id: str, claim_hash: str, now: datetime) -> bool:
+        """Exchange a live code for a claim, once; False if it was claimed or died first."""
+        ...
+
+    async def email_of_claim(self, claim_hash: str, now: datetime) -> str | None:
+        """The e-mail key a live, unspent claim proves, or None."""
+        ...
+
+    async def register_device_by_claim(
+        self, claim_hash: str, authy_id: int, registration_ip: str, now: datetime
+    ) -> Device:
+        """Spend the claim for one user of its e-mail and add a new device to that user, in
+        one transaction; ClaimRejected (nothing changed) if the claim is not live or the
+        user does not have its e-mail."""
+        ...
+
     async def get_device(self, device_id: int) -> Device | None: ...
     async def devices_for(self, authy_id: int) -> list[Device]: ...
     async def remove_device(self, authy_id: int, device_id: int) -> bool: ...
@@ -164,10 +202,16 @@ class Store(Protocol):
 
     async def pending_requests_for(self, authy_id: int, now: datetime) -> list[ApprovalRequest]: ...
     async def prune(self, now: datetime) -> None:
-        """Forget finished requests past the retention time and tokens past their expiry."""
+        """Forget finished requests past the retention time, and tokens and e-mail codes
+        past their expiry."""
         ...
 
     async def close(self) -> None: ...
+
+
+def email_key(email: str) -> str:
+    """An e-mail address as the store compares it: trimmed, ASCII letters in lower case."""
+    return email.strip().translate(_ASCII_LOWER)
 
 
 def new_id() -> int:

@@ -1,4 +1,4 @@
-"""The push service's tables, in the app's database (migration 0003_pushservice).
+"""The push service's tables, in the app's database (migrations 0005 and 0010).
 
 They are kept apart from the app's ORM models on purpose: the push service may run as its
 own server against the same database, and it only ever talks to the app over the Authy
@@ -33,6 +33,9 @@ users = Table(
     Column("object_id", String(24), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("email", String(254), nullable=True),
+    # The e-mail as the push service compares it (store.email_key): an Approver proving
+    # the address the app registered finds the account by it (migration 0010).
+    Column("email_key", String(254), nullable=True, index=True),
     Column("cellphone", String(32), nullable=True),
     Column("country_code", Integer, nullable=True),
     Column("custom_user_id", String(255), nullable=True, unique=True),
@@ -93,4 +96,22 @@ used_tokens = Table(
     Column("custom_user_id", String(255), nullable=False),
     Column("used_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# One-time codes the Approver e-mails to an address the app registered with users/new
+# (migration 0010). Only hashes are kept. A code is tried with one conditional UPDATE that
+# counts the try first, so parallel guesses cannot exceed the limit; a right code is
+# exchanged, once, for a claim (its hash kept too); the claim is spent, once, in the same
+# transaction that adds the device.
+email_codes = Table(
+    "pushservice_email_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("email_key", String(254), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("claim_hash", String(64), nullable=True, unique=True),
+    Column("used_at", UTCDateTime(), nullable=True),
 )

@@ -5,9 +5,11 @@ so both sides share the API key, app name and id, the callback URL and the datab
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Literal, cast
 
 from push2fa.config import ConfigError, Settings, derive_secret
+from push2fa.mail import send_mail
 from push2fa.pushservice import create_emulator_app
 from push2fa.pushservice.approver.service import ApproverSettings
 from push2fa.pushservice.approver.webpush import VapidKey
@@ -64,6 +66,11 @@ def approver_settings(settings: Settings) -> ApproverSettings | None:
         vapid=vapid,
         allow_insecure_push=not settings.is_production,
         push_timeout=settings.authy_timeout,
+        send_mail=partial(send_mail, settings),
+        email_code_minutes=settings.approver_email_code_minutes,
+        email_code_tries=settings.approver_email_code_tries,
+        redis_url=settings.redis_url,
+        rate_limits=settings.rate_limits,
     )
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from push2fa.pushservice.errors import TokenAlreadyUsed
+from push2fa.pushservice.errors import ClaimRejected, TokenAlreadyUsed
 from push2fa.pushservice.sql_store import SqlStore
 from push2fa.pushservice.store import ID_HIGH, ID_LOW, Decision, NewApprovalRequest, Store
 
@@ -231,3 +231,85 @@ async def test_racing_first_registrations_of_one_account_make_one_user(open_stor
 
     assert len({user.authy_id for user, _ in results}) == 1
     assert len({device.id for _, device in results}) == 10
+
+
+# --- e-mail codes: every step one conditional statement ------------------------------
+
+
+async def test_users_are_found_by_their_email_ignoring_ascii_case_only(store):
+    ann = await store.create_user("Ann@Example.COM", "5550123456", 1, NOW)
+    await store.create_user("josé@example.com", "5550129999", 1, NOW)
+
+    assert [u.authy_id for u in await store.users_with_email("ann@example.com")] == [ann.authy_id]
+    assert await store.users_with_email("josÉ@example.com") == []
+
+
+async def test_racing_tries_of_one_code_count_no_more_than_the_limit(open_store):
+    first, second = open_store(), open_store()
+    await first.issue_email_code("c-1", "ann@example.com", "h" * 64, NOW, LATER)
+
+    results = await asyncio.gather(
+        *(store.try_email_code("ann@example.com", NOW, 5) for store in (first, second) * 10)
+    )
+
+    assert sum(len(tried) for tried in results) == 5
+    assert await first.try_email_code("ann@example.com", NOW, 5) == []
+
+
+async def test_racing_claims_of_one_code_have_one_winner(open_store):
+    first, second = open_store(), open_store()
+    await first.issue_email_code("c-1", "ann@example.com", "h" * 64, NOW, LATER)
+
+    results = await asyncio.gather(
+        *(
+            store.claim_email_code("c-1", f"{n:064x}", NOW)
+            for n, store in enumerate((first, second) * 5)
+        )
+    )
+
+    assert results.count(True) == 1
+    [claim] = [f"{n:064x}" for n, won in enumerate(results) if won]
+    assert await first.email_of_claim(claim, NOW) == "ann@example.com"
+    assert await first.try_email_code("ann@example.com", NOW, 5) == []  # claimed: no more tries
+
+
+async def test_racing_enrolments_with_one_claim_add_one_device(open_store):
+    first, second = open_store(), open_store()
+    ann = await first.create_user("ann@example.com", "5550123456", 1, NOW)
+    await first.issue_email_code("c-1", "ann@example.com", "h" * 64, NOW, LATER)
+    assert await first.claim_email_code("c-1", "c" * 64, NOW)
+
+    async def attempt(store: SqlStore) -> object:
+        try:
+            return await store.register_device_by_claim("c" * 64, ann.authy_id, "::1", NOW)
+        except ClaimRejected as exc:
+            return exc
+
+    results = await asyncio.gather(*(attempt(store) for store in (first, second) * 5))
+
+    assert sum(not isinstance(r, ClaimRejected) for r in results) == 1
+    assert len(await first.devices_for(ann.authy_id)) == 1
+    assert await first.email_of_claim("c" * 64, NOW) is None
+
+
+async def test_a_claim_adds_no_device_to_a_user_of_another_email_or_after_expiry(store):
+    ann = await store.create_user("ann@example.com", "5550123456", 1, NOW)
+    bob = await store.create_user("bob@example.com", "5550129999", 1, NOW)
+    await store.issue_email_code("c-1", "ann@example.com", "h" * 64, NOW, LATER)
+    assert await store.claim_email_code("c-1", "c" * 64, NOW)
+
+    with pytest.raises(ClaimRejected):
+        await store.register_device_by_claim("c" * 64, bob.authy_id, "::1", NOW)
+    with pytest.raises(ClaimRejected):
+        await store.register_device_by_claim("c" * 64, ann.authy_id, "::1", LATER)
+    assert await store.devices_for(bob.authy_id) == []
+    assert await store.devices_for(ann.authy_id) == []
+
+
+async def test_a_new_code_ends_the_earlier_ones_and_pruning_forgets_expired_codes(store):
+    await store.issue_email_code("c-1", "ann@example.com", "1" * 64, NOW, LATER)
+    await store.issue_email_code("c-2", "ann@example.com", "2" * 64, NOW, LATER)
+
+    assert await store.try_email_code("ann@example.com", NOW, 5) == [("c-2", "2" * 64)]
+    await store.prune(LATER + timedelta(seconds=1))
+    await store.issue_email_code("c-1", "ann@example.com", "3" * 64, NOW, LATER)  # id free

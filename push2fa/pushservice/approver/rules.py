@@ -1,4 +1,5 @@
-"""The Approver's rules: who may enrol a phone, and what makes a phone's answer count.
+"""The Approver's rules: who may enrol a phone, what makes a phone's answer count, and
+when a phone may see an account's TOTP code.
 
 A phone's answer counts only if it is a WebAuthn assertion, with user verification, by a
 passkey enrolled for the same account whose push service device still exists, over the
@@ -7,6 +8,12 @@ number the user typed, a server nonce used once, and its expiry. The server rebu
 record from its own copy of the nonce and the request; nothing the phone says about what it
 signed is trusted. Only then does the push service decide the request, through its one
 decision path, which sends the Authy-style signed callback.
+
+A phone joins an account with a :class:`Grant`: the app's registration token (its QR), or a
+claim won with a code e-mailed to the address the app registered with ``users/new``
+(:mod:`push2fa.pushservice.approver.email_codes`). Either way the same ceremony follows,
+and the grant is spent, once, in the push service's store as the device is added. A TOTP
+code is as good as an approval, so showing one needs the same signed proof.
 """
 
 from __future__ import annotations
@@ -14,14 +21,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
 from push2fa import webauthn
-from push2fa.pushservice import errors
+from push2fa.pushservice import errors, totp
 from push2fa.pushservice.approver.store import ApproverStore, Credential
 from push2fa.pushservice.approver.webpush import BadSubscription, parse_subscription
 from push2fa.pushservice.registration import custom_user_id_from
@@ -32,6 +41,7 @@ RECORD_VERSION = 1
 PURPOSE = "push2fa-approver-decision"
 ENROL_LIFETIME = timedelta(minutes=5)
 DECISION_LIFETIME = timedelta(seconds=120)
+CODE_LIFETIME = timedelta(seconds=120)
 MAX_NAME_LENGTH = 80
 NUMBER = re.compile(r"[0-9]{1,8}")
 
@@ -78,6 +88,22 @@ def now_utc() -> datetime:
 class Enrolled:
     device: Device
     credential: Credential
+    account: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What lets one phone join one account. ``spend(ip)`` adds the device and spends the
+    grant in one transaction; a grant used or dead meanwhile raises RegistrationRejected
+    and adds nothing."""
+
+    account: str  # the name the phone shows, and the passkey's user name
+    user_handle: bytes  # the same for every phone of the account
+    spend: Callable[[str], Awaitable[Device]]
+
+
+def user_handle(prefix: str, account: str) -> bytes:
+    return hashlib.sha256(f"{prefix}:{account}".encode()).digest()[:32]
 
 
 @dataclass(frozen=True)
@@ -91,33 +117,40 @@ class ApproverRules:
 
     # --- enrolment -------------------------------------------------------------------
 
-    async def enrol_options(self, token: str) -> dict[str, Any]:
-        """Options to create this phone's passkey, once the token is known to be good."""
+    def token_grant(self, token: Any) -> Grant:
+        """The grant of the app's registration token (checked here, spent at enrolment)."""
         account = self._account_of(token)
+        return Grant(
+            account=account,
+            user_handle=user_handle("push2fa-approver", account),
+            spend=partial(self.emulator.enrol, token),
+        )
+
+    async def enrol_options(self, grant: Grant) -> dict[str, Any]:
+        """Options to create this phone's passkey, once the grant is known to be good."""
         ceremony = await self.store.new_ceremony("enrol", ENROL_LIFETIME, now_utc())
         options = webauthn.registration_options(
             self.rp,
             challenge=ceremony.challenge,
-            user_handle=hashlib.sha256(f"push2fa-approver:{account}".encode()).digest()[:32],
-            user_name=account,
+            user_handle=grant.user_handle,
+            user_name=grant.account,
             require_user_verification=True,
         )
-        return {"ceremony": ceremony.id, "publicKey": options}
+        return {"ceremony": ceremony.id, "publicKey": options, "account": grant.account}
 
     async def enrol(
         self,
         *,
         ceremony_id: str,
-        token: str,
+        grant: Grant,
         credential: Any,
         subscription: Any,
         name: str,
         ip: str,
     ) -> Enrolled:
         """Enrol the phone: a passkey made with user verification, over our challenge,
-        plus (where the browser could) a push subscription. The registration token is
-        checked by the push service's own registration path."""
-        self._account_of(token)
+        plus (where the browser could) a push subscription. The grant is spent by the
+        push service's own registration path."""
         push = None
         if subscription is not None:
             try:
@@ -138,7 +171,7 @@ class ApproverRules:
         if await self.store.credential_by_id(credential_id) is not None:
             raise Refused(409, "This passkey is already enrolled.")
         try:
-            device = await self.emulator.enrol(token, ip)
+            device = await grant.spend(ip)
         except errors.RegistrationRejected as exc:
             raise Refused(400, f"Could not add the account: {exc}.") from None
         try:
@@ -157,7 +190,7 @@ class ApproverRules:
             raise Refused(409, "This passkey is already enrolled.") from None
         if push is not None:
             await self.store.set_subscription(stored.id, push.endpoint, push.p256dh, push.auth, now)
-        return Enrolled(device, stored)
+        return Enrolled(device, stored, grant.account)
 
     async def update_subscription(
         self, credential_id: Any, subscription: Any, phone_devices: tuple[int, ...]
@@ -175,7 +208,7 @@ class ApproverRules:
             credential.id, push.endpoint, push.p256dh, push.auth, now_utc()
         )
 
-    def _account_of(self, token: str) -> str:
+    def _account_of(self, token: Any) -> str:
         if not isinstance(token, str):
             raise Refused(400, "The enrolment link is not valid.")
         try:
@@ -274,6 +307,56 @@ class ApproverRules:
             raise Refused(404, "This phone has no such request.") from None
         self.emulator.send_callback_later(decided)
         return status
+
+    # --- TOTP codes ------------------------------------------------------------------
+
+    async def code_options(self, credential_id: Any) -> dict[str, Any]:
+        """A nonce for one look at the TOTP code of this passkey's device."""
+        credential, _ = await self._active(credential_id)
+        ceremony = await self.store.new_ceremony(
+            "code", CODE_LIFETIME, now_utc(), credential=credential.id
+        )
+        options = webauthn.authentication_options(
+            self.rp,
+            challenge=ceremony.challenge,
+            allow=[webauthn.from_b64url(credential.credential_id)],
+            require_user_verification=True,
+        )
+        return {"ceremony": ceremony.id, "publicKey": options}
+
+    async def show_code(self, *, ceremony_id: str, assertion: Any) -> dict[str, Any]:
+        """The 7-digit code the push service accepts for this device now, for a signed
+        request (user verification, a server nonce used once) by a passkey still enrolled."""
+        now = now_utc()
+        ceremony = await self.store.spend_ceremony(str(ceremony_id), "code", now)
+        if ceremony is None or ceremony.credential is None:
+            raise Refused(409, "This request has expired or was already used.")
+        stored = await self.store.credential(ceremony.credential)
+        if stored is None:
+            raise Refused(403, "This phone is no longer enrolled.")
+        credential, device = await self._active(stored.credential_id)
+        try:
+            verified = webauthn.verify_assertion(
+                self.rp,
+                assertion,
+                challenge=ceremony.challenge,
+                credential_id=webauthn.from_b64url(credential.credential_id),
+                public_key=credential.public_key,
+                sign_count=credential.sign_count,
+                require_user_verification=True,
+            )
+        except webauthn.CeremonyRejected as exc:
+            raise Refused(403, f"{exc}.") from None
+        if not await self.store.advance_sign_count(
+            credential.id, credential.sign_count, verified.new_sign_count, now
+        ):
+            raise Refused(409, "This request was already used.")
+        moment = now.timestamp()
+        return {
+            "authy_id": device.authy_id,
+            "code": totp.code_at(device.totp_secret, moment),
+            "seconds_left": totp.seconds_left(moment),
+        }
 
     async def _active(self, credential_id: Any) -> tuple[Credential, Device]:
         """The passkey and its device, if both still stand and belong together."""

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from push2fa.pushservice import EmulatorSettings, create_emulator_app
-from push2fa.pushservice.approver.service import ApproverSettings
+from push2fa.pushservice.approver.service import EXTENSION_KEY, Approver, ApproverSettings
 from push2fa.pushservice.approver.webpush import VapidKey
 from push2fa.webauthn import RelyingParty
 from tests.browser.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
@@ -133,6 +133,7 @@ class ApproverSite:
     settings: EmulatorSettings
     approver: ApproverSettings
     http: aiohttp.ClientSession
+    service: Approver
 
     @property
     def app_url(self) -> str:
@@ -185,8 +186,18 @@ class ApproverSite:
 
 
 @pytest.fixture
+def approver_extra() -> dict[str, Any]:
+    """More ApproverSettings for the site (a module overrides it, e.g. to send mail)."""
+    return {}
+
+
+@pytest.fixture
 async def approver_site(
-    settings: EmulatorSettings, database_url: str, tmp_path: Path, http: aiohttp.ClientSession
+    settings: EmulatorSettings,
+    database_url: str,
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    approver_extra: dict[str, Any],
 ) -> AsyncIterator[ApproverSite]:
     listener = reserve_listener()
     url = localhost(url_of(listener))
@@ -198,6 +209,9 @@ async def approver_site(
         ),
         allow_insecure_push=True,
         push_timeout=2.0,
+        **approver_extra,
     )
-    async with serve_asgi(create_emulator_app(settings, None, approver), listener=listener):
-        yield ApproverSite(url, settings, approver, http)
+    app = create_emulator_app(settings, None, approver)
+    service = app.other_asgi_app.extensions[EXTENSION_KEY]  # type: ignore[attr-defined]
+    async with serve_asgi(app, listener=listener):
+        yield ApproverSite(url, settings, approver, http, service)

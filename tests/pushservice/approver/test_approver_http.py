@@ -239,3 +239,10 @@ async def test_the_app_mounts_the_approver_on_localhost_but_not_on_an_ip_address
         ):
             assert response.status == expected
     assert (tmp_path / "localhost" / "vapid_private_key.pem").is_file()
+
+
+async def test_without_mail_the_email_way_is_not_offered(approver_site: ApproverSite) -> None:
+    async with approver_site.http.get(approver_site.app_url) as response:
+        assert "An app registered my e-mail" not in await response.text()
+    status, body = await post(approver_site, "email/code", {"email": "ann@example.com"})
+    assert status == 503 and "cannot send e-mail" in body["error"]

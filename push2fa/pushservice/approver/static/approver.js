@@ -1,5 +1,7 @@
-// The push2fa Approver: enrol this phone with a passkey, list sign-in requests, and answer
-// each one with a WebAuthn assertion over the SHA-256 of a canonical decision record.
+// The push2fa Approver: enrol this phone with a passkey (from the app's enrolment link, or
+// by proving the e-mail an app registered), list sign-in requests, answer each one with a
+// WebAuthn assertion over the SHA-256 of a canonical decision record, and show an
+// account's 7-digit code after a passkey check.
 "use strict";
 
 (() => {
@@ -159,7 +161,9 @@
   };
 
   // --- enrolment ---------------------------------------------------------------------
-  let enrolment = null; // { token, options } fetched before the tap, so the tap can go straight to the passkey
+  // A grant is what lets this phone join an account: { token } from the app's enrolment
+  // link, or { claim, account } won with a code e-mailed to the address an app registered.
+  let enrolment = null; // { grant, options } fetched before the tap, so the tap can go straight to the passkey
 
   const tokenFrom = (text) => {
     const value = (text || "").trim();
@@ -176,13 +180,14 @@
     }
   };
 
-  const prepareEnrolment = async (token) => {
+  const prepareEnrolment = async (grant) => {
     enrolment = null;
     try {
-      const options = await post("/enrol/options", { token });
-      enrolment = { token, options };
+      const options = await post("/enrol/options", grant);
+      enrolment = { grant, options };
       $("enrol").hidden = false;
       say("Tap “Add this phone” to confirm with your screen lock.", "info");
+      $("enrol-button").focus();
     } catch (error) {
       $("enrol").hidden = true;
       say(error.message, "danger");
@@ -197,15 +202,16 @@
       const credential = await navigator.credentials.create({ publicKey: creationOptions(enrolment.options.publicKey) });
       const subscription = await subscribe();
       const result = await post("/enrol", {
+        ...enrolment.grant,
         ceremony: enrolment.options.ceremony,
-        token: enrolment.token,
         credential: credentialJSON(credential),
         subscription,
         name: navigator.userAgentData?.platform || "Phone",
       });
-      save({ credential: result.credential, authy_id: result.authy_id });
+      save({ credential: result.credential, authy_id: result.authy_id, account: result.account });
       enrolment = null;
       $("enrol").hidden = true;
+      resetEmailWay();
       say(result.push ? "This phone is added. Requests arrive as notifications."
         : "This phone is added. Keep the Approver open to see requests (no notifications on this browser).", "success");
       connect();
@@ -221,8 +227,123 @@
     event.preventDefault();
     const token = tokenFrom($("link-input").value);
     $("link-input").value = "";
-    if (token) prepareEnrolment(token);
+    if (token) prepareEnrolment({ token });
   });
+
+  // --- "An app registered my e-mail": prove the address with a code sent to it --------
+  let emailAddress = null;
+  const resetEmailWay = () => {
+    if (!$("email-way")) return;
+    emailAddress = null;
+    $("email-way").hidden = true;
+    $("email-start").setAttribute("aria-expanded", "false");
+    $("email-code-form").hidden = true;
+    $("email-accounts").hidden = true;
+    $("email-account-list").replaceChildren();
+    $("email-input").value = "";
+    $("email-code-input").value = "";
+  };
+  const chooseAccount = (claim, accounts) => {
+    const list = $("email-account-list");
+    list.replaceChildren();
+    for (const account of accounts) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-outline-primary text-start";
+      const registered = new Date(account.created_at).toLocaleDateString();
+      button.textContent = account.phone
+        ? `Phone number ending ${account.phone}, registered ${registered}`
+        : `Registered ${registered}`;
+      button.addEventListener("click", () => {
+        $("email-accounts").hidden = true;
+        prepareEnrolment({ claim, account: account.id });
+      });
+      list.append(button);
+    }
+    $("email-accounts").hidden = false;
+    list.querySelector("button")?.focus();
+  };
+  if ($("email-way")) {
+    $("email-start").addEventListener("click", () => {
+      const way = $("email-way");
+      way.hidden = !way.hidden;
+      $("email-start").setAttribute("aria-expanded", String(!way.hidden));
+      if (!way.hidden) $("email-input").focus();
+    });
+    $("email-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = event.submitter || $("email-form").querySelector("button");
+      button.disabled = true;
+      try {
+        const email = $("email-input").value.trim();
+        const result = await post("/email/code", { email });
+        emailAddress = email;
+        say(result.message, "info");
+        $("email-code-form").hidden = false;
+        $("email-code-input").focus();
+      } catch (error) {
+        say(error.message, "danger");
+      } finally {
+        button.disabled = false;
+      }
+    });
+    $("email-code-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = event.submitter || $("email-code-form").querySelector("button");
+      button.disabled = true;
+      try {
+        const result = await post("/email/verify", { email: emailAddress, code: $("email-code-input").value });
+        $("email-code-form").hidden = true;
+        if (result.accounts.length === 1) await prepareEnrolment({ claim: result.claim, account: result.accounts[0].id });
+        else chooseAccount(result.claim, result.accounts);
+      } catch (error) {
+        say(error.message, "danger");
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  // --- accounts and their 7-digit codes ----------------------------------------------
+  const showCode = async (entry, element) => {
+    const button = element.querySelector(".code-button");
+    button.disabled = true;
+    try {
+      const options = await post("/code/options", { credential: credentialFor(entry.authy_id) });
+      const assertion = await navigator.credentials.get({ publicKey: requestOptions(options.publicKey) });
+      const result = await post("/code", { ceremony: options.ceremony, assertion: credentialJSON(assertion) });
+      const box = element.querySelector(".account-code");
+      element.querySelector(".code-digits").textContent = `${result.code.slice(0, 3)} ${result.code.slice(3)}`;
+      box.hidden = false;
+      let left = result.seconds_left;
+      const count = () => {
+        element.querySelector(".code-left").textContent = `${left} s left`;
+        if (left-- <= 0) {
+          clearInterval(timer);
+          box.hidden = true;
+        }
+      };
+      const timer = setInterval(count, 1000);
+      count();
+    } catch (error) {
+      say(error.name === "NotAllowedError" ? "The screen lock was not confirmed." : error.message, "danger");
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const renderAccounts = () => {
+    const list = $("account-list");
+    const entries = saved();
+    if (list.childElementCount === entries.length) return;
+    list.replaceChildren();
+    for (const entry of entries) {
+      const element = $("account-template").content.firstElementChild.cloneNode(true);
+      element.querySelector(".account-name").textContent = entry.account || "Account";
+      element.querySelector(".code-button").addEventListener("click", () => showCode(entry, element));
+      list.append(element);
+    }
+    $("accounts").hidden = entries.length === 0;
+  };
 
   // --- requests ----------------------------------------------------------------------
   const cards = new Map(); // uuid -> { element, request, options }
@@ -372,6 +493,7 @@
     for (const request of data.requests) if (!cards.has(request.uuid)) addCard(request);
     const count = saved().length;
     $("accounts-line").textContent = count ? `${count} account${count > 1 ? "s" : ""} on this phone.` : "No account on this phone yet.";
+    renderAccounts();
     tick();
   };
 
@@ -407,9 +529,10 @@
     const token = fragment.get("t") || fragment.get("token");
     if (token) {
       history.replaceState(null, "", location.pathname); // the token leaves the address bar
-      await prepareEnrolment(token);
+      await prepareEnrolment({ token });
     }
     connect();
+    renderAccounts();
     await refresh();
     const tapped = new URLSearchParams(location.search).get("request");
     if (tapped) spotlight(tapped);
