@@ -36,7 +36,6 @@ from push2fa.pushservice import tables
 from push2fa.pushservice.approver.email_codes import claim_hash
 from push2fa.pushservice.errors import ClaimRejected
 from push2fa.pushservice.sql_store import SqlStore
-from tests.auth.mailbox import Recorder, body_of, smtp_server
 from tests.conftest import TEST_SECRET
 from tests.pushservice.approver.conftest import (
     CREATE_JS,
@@ -45,6 +44,7 @@ from tests.pushservice.approver.conftest import (
     VirtualAuthenticator,
 )
 from tests.pushservice.conftest import API_KEY, Receiver
+from tests.web.auth.mailbox import Recorder, body_of, smtp_server
 
 T = TypeVar("T")
 JSON = {"Content-Type": "application/json"}
