@@ -1,4 +1,12 @@
-"""Fan-out between processes: Socket.IO's Redis manager, rewritten for outages.
+"""Fan-out between processes over Redis pub/sub, owned here rather than borrowed.
+
+python-socketio's Redis manager would do the transport, but push2fa delivers every event
+itself (the hub decides which sockets still lack a status), needs bounded waits and
+readiness flags, and would have to override the manager's private `_publish`, `_listen`
+and `_handle_emit` to get them, which breaks silently when the library changes. So the
+Socket.IO server keeps its in-memory manager, and this module publishes and listens with
+redis-py's public API: one JSON message per event, `{"v", "origin", "event", "room",
+"data"}`, where `origin` lets a process skip what it published itself.
 
 With several processes, events travel between them over Redis pub/sub. Pub/sub is
 at-most-once: a message published while a subscriber is reconnecting, or while Redis is
@@ -10,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-
-import socketio
 
 if TYPE_CHECKING:  # redis is the optional extra `redis`, needed only with PUSH2FA_REDIS_URL
     from redis.asyncio import Redis
@@ -64,60 +72,43 @@ def redis_client(url: str, **options: Any) -> Redis:
     return client
 
 
-class Broker(socketio.AsyncRedisManager):
-    """`AsyncRedisManager` with its two backend hooks (`_publish`, `_listen`) rewritten
-    for outages: bounded waits, no retry storm, a resubscribe delay capped at seconds
-    (the stock one doubles to a minute), and flags that say whether each side works.
+MESSAGE_VERSION = 1
 
-    Events published by this process are delivered to its own sockets by `Realtime`
-    itself; an event from another process is handed to `deliver` (same de-duplication).
-    """
 
-    name = "push2fa-redis"
+class Broker:
+    """Publishes this process's events to the others and hands theirs to `deliver` (the
+    hub's own delivery, with its de-duplication). Each side reports whether it works:
+    `publishing` and `subscribed`, read by the readiness check."""
 
     def __init__(self, url: str, channel: str, deliver: Deliver) -> None:
-        super().__init__(url, channel=channel)
+        self.redis_url = url
+        self.channel = channel
+        self.origin = secrets.token_hex(8)
         self._deliver = deliver
         self._publisher: Redis | None = None
         self._publish_paused_until = 0.0
         self.publishing = True
         self.subscribed = False
         self._stop = asyncio.Event()
-        self.stopped = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
 
-    async def publish_emit(self, event: str, data: Any, room: str) -> None:
-        """Tell the other processes; the message has AsyncPubSubManager's own shape."""
-        await self._publish(
-            {
-                "method": "emit",
-                "event": event,
-                "data": [data],
-                "binary": False,
-                "namespace": "/",
-                "room": room,
-                "skip_sid": None,
-                "callback": None,
-                "host_id": self.host_id,
-            }
-        )
-
-    async def _handle_emit(self, message: dict[str, Any]) -> None:
-        data = message.get("data")
-        payload = data[0] if isinstance(data, list) and len(data) == 1 else data
-        room = message.get("room")
-        if message.get("namespace", "/") == "/" and isinstance(room, str):
-            await self._deliver(str(message.get("event")), payload, room)
-        else:  # not one of ours (a stock emitter on the channel): the library's own way
-            await super()._handle_emit(message)
-
-    async def _publish(self, data: dict[str, Any]) -> None:
+    async def publish(self, event: str, data: Any, room: str) -> None:
+        """Tell the other processes. A failure pauses publishing briefly and never raises:
+        the database holds the state, and redelivery brings it to the pages."""
         loop = asyncio.get_running_loop()
         if loop.time() < self._publish_paused_until:
             return
+        message = {
+            "v": MESSAGE_VERSION,
+            "origin": self.origin,
+            "event": event,
+            "room": room,
+            "data": data,
+        }
         try:
             if self._publisher is None:
                 self._publisher = redis_client(self.redis_url)
-            await self._publisher.publish(self.channel, self.json.dumps(data))
+            await self._publisher.publish(self.channel, json.dumps(message))
         except Exception as exc:  # any failure: the database still has the state
             self._publish_paused_until = loop.time() + PUBLISH_PAUSE_AFTER_FAILURE
             if self.publishing:
@@ -130,7 +121,33 @@ class Broker(socketio.AsyncRedisManager):
             log.info("Redis publish works again")
         self.publishing = True
 
-    async def _listen(self) -> AsyncIterator[bytes]:
+    async def receive(self, raw: bytes | str) -> bool:
+        """One message from the channel: delivered if another process of this site sent
+        an event in our shape; anything else is dropped. Returns whether it was delivered."""
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError):
+            log.debug("dropped a message that is not JSON from %s", self.channel)
+            return False
+        if (
+            not isinstance(message, dict)
+            or message.get("v") != MESSAGE_VERSION
+            or message.get("origin") == self.origin
+            or not isinstance(message.get("event"), str)
+            or not isinstance(message.get("room"), str)
+        ):
+            return False
+        await self._deliver(message["event"], message.get("data"), message["room"])
+        return True
+
+    def start(self) -> None:
+        """Subscribe now (inside the running loop), so readiness is true before the first
+        socket connects."""
+        if self._listener is None:
+            self._stop.clear()
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self) -> None:
         channel = self.channel.encode()
         delay = RESUBSCRIBE_DELAY_MIN
         while not self._stop.is_set():
@@ -141,14 +158,17 @@ class Broker(socketio.AsyncRedisManager):
                 self.subscribed = True
                 delay = RESUBSCRIBE_DELAY_MIN
                 log.info("subscribed to Redis channel %s", self.channel)
-                # Short reads rather than one endless one: the loop notices `stop_listening`
-                # within LISTEN_POLL (cancelling a read inside redis-py is not reliable).
+                # Short reads rather than one endless one: the loop notices `stop` within
+                # LISTEN_POLL (cancelling a read inside redis-py is not reliable).
                 while not self._stop.is_set():
                     message = await pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=LISTEN_POLL
                     )
                     if message and message.get("channel") == channel:
-                        yield message["data"]
+                        try:
+                            await self.receive(message["data"])
+                        except Exception:  # one bad delivery must not end the subscription
+                            log.exception("delivering a message from Redis failed")
             except Exception as exc:
                 if self.subscribed and not self._stop.is_set():
                     log.warning("Redis subscription lost, resubscribing: %s", exc)
@@ -157,16 +177,9 @@ class Broker(socketio.AsyncRedisManager):
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
-            with contextlib.suppress(TimeoutError):  # a pause, cut short by stop_listening
+            with contextlib.suppress(TimeoutError):  # a pause, cut short by stop
                 await asyncio.wait_for(self._stop.wait(), delay)
             delay = min(delay * 2, RESUBSCRIBE_DELAY_MAX)
-        # Park until the listener task is cancelled: returning would make python-socketio
-        # log "pubsub listen() exited unexpectedly" at every clean shutdown.
-        self.stopped.set()
-        await asyncio.Event().wait()
-
-    def stop_listening(self) -> None:
-        self._stop.set()
 
     async def ping(self) -> bool:
         """Redis answers, and this process hears the channel (both needed for fan-out).
@@ -181,6 +194,15 @@ class Broker(socketio.AsyncRedisManager):
         return self.subscribed
 
     async def close(self) -> None:
+        """Stop listening (within LISTENER_STOP_TIMEOUT) and drop the connections."""
+        self._stop.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(listener), LISTENER_STOP_TIMEOUT)
+            if not listener.done():
+                listener.cancel()
+                await asyncio.wait({listener}, timeout=LISTENER_STOP_TIMEOUT)
         if self._publisher is not None:
             with contextlib.suppress(Exception):
                 await self._publisher.aclose()

@@ -14,7 +14,6 @@ socket already has, so a page hears each status once, whichever path brought it 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,7 +24,7 @@ import socketio
 from quart import Quart
 
 from push2fa.config import Settings
-from push2fa.realtime.broker import LISTENER_STOP_TIMEOUT, Broker, broker_channel
+from push2fa.realtime.broker import Broker, broker_channel
 from push2fa.realtime.gate import SocketGate
 from push2fa.realtime.rooms import CHALLENGE_EVENT, ENROLLMENT_EVENT, challenge_room, user_room
 
@@ -70,7 +69,6 @@ class Realtime:
         self.server = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=[settings.public_origin],
-            client_manager=self.broker,
             transports=list(settings.socket_transports),
             logger=False,
             engineio_logger=False,
@@ -120,7 +118,7 @@ class Realtime:
             # then sees the socket already has it, and is not sent twice.
             if event == CHALLENGE_EVENT:
                 self._sent[sid] = str(data.get("status"))
-            await self.server.emit(event, data, to=sid, ignore_queue=True)
+            await self.server.emit(event, data, to=sid)
         return True
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -144,7 +142,7 @@ class Realtime:
             log.exception("delivering %s to %s failed", event, room)
         if self.broker is not None:
             try:
-                await self.broker.publish_emit(event, data, room)
+                await self.broker.publish(event, data, room)
             except Exception:
                 log.exception("publishing %s to %s failed", event, room)
 
@@ -152,14 +150,14 @@ class Realtime:
         """Send an event to this process's sockets in `room`; a challenge status goes only
         to the sockets that do not have it yet. Returns how many sockets it went to."""
         if event != CHALLENGE_EVENT or not isinstance(data, Mapping):
-            await self.server.emit(event, data, room=room, ignore_queue=True)
+            await self.server.emit(event, data, room=room)
             return len(self._members(room))
         status = str(data.get("status"))
         sent = 0
         for sid in self._members(room):
             if _later(status, self._sent.get(sid)):
                 self._sent[sid] = status
-                await self.server.emit(event, data, to=sid, ignore_queue=True)
+                await self.server.emit(event, data, to=sid)
                 sent += 1
         return sent
 
@@ -187,30 +185,24 @@ class Realtime:
         clients take as final); long-polling sessions get Engine.IO's close packet."""
         if self.gate is not None:
             await self.gate.close_all()
-        eio = self.server.eio
-        polling = [sid for sid, sock in list(eio.sockets.items()) if not sock.upgraded]
+        polling = [
+            eio_sid
+            for sid, eio_sid in self.server.manager.get_participants("/", None)
+            if self.server.eio.transport(eio_sid) == "polling"
+        ]
         for eio_sid in polling:
             with contextlib.suppress(Exception):
-                await eio.disconnect(eio_sid)
+                await self.server.eio.disconnect(eio_sid)
 
     def start(self) -> None:
-        """Subscribe now rather than at the first connection (python-socketio's default),
-        so a process without sockets yet still reports fan-out readiness truthfully."""
-        if self.broker is not None and not self.server.manager_initialized:
-            self.server.manager_initialized = True
-            self.broker.initialize()
+        """Subscribe now rather than at the first connection, so a process without sockets
+        yet still reports fan-out readiness truthfully."""
+        if self.broker is not None:
+            self.broker.start()
 
     async def close(self) -> None:
-        if self.broker is None:
-            return
-        self.broker.stop_listening()
-        listener = getattr(self.broker, "thread", None)
-        if isinstance(listener, asyncio.Task):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.broker.stopped.wait(), LISTENER_STOP_TIMEOUT)
-            listener.cancel()
-            await asyncio.wait({listener}, timeout=LISTENER_STOP_TIMEOUT)
-        await self.broker.close()
+        if self.broker is not None:
+            await self.broker.close()
 
 
 def wrap(app: Quart, realtime: Realtime) -> SocketGate:

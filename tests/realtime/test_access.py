@@ -292,3 +292,38 @@ async def test_a_socket_cannot_join_a_room_it_names(site: Site):
         finally:
             await sock.disconnect()
     assert heard == [("enrollment", {"status": "mine"})]
+
+
+@pytest.fixture
+async def sticky_site(overrides: dict[str, Any]) -> AsyncIterator[Site]:
+    """A site whose balancer pins clients, so long-polling is allowed beside WebSocket."""
+    listener = reserve_listener()
+    settings = {**overrides, "public_url": url_of(listener), "rate_limits": False}
+    app = create_app({**settings, "sticky_sessions": True})
+    async with serve_asgi(build_asgi(app), listener=listener) as url:
+        yield Site(url, app)
+
+
+async def test_draining_asks_polling_and_websocket_sockets_alike_to_go(sticky_site: Site):
+    http = await logged_in(sticky_site)
+    gone: dict[str, asyncio.Event] = {}
+    sockets = []
+    for transport in ("polling", "websocket"):
+        sock = socketio.AsyncClient(reconnection=False)
+        gone[transport] = asyncio.Event()
+        sock.on("disconnect", gone[transport].set)
+        await sock.connect(
+            sticky_site.url,
+            headers={"Cookie": sticky_site.cookies(http)},
+            transports=[transport],
+        )
+        assert sock.transport() == transport
+        sockets.append(sock)
+
+    await sticky_site.app.extensions["push2fa"].realtime.drain()
+
+    for event in gone.values():
+        await asyncio.wait_for(event.wait(), 10)  # never heard: the test fails here
+    for sock in sockets:
+        await sock.disconnect()
+    await http.close()

@@ -7,6 +7,7 @@ Two apps in this process play two workers: they share the database and the Redis
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -21,6 +22,7 @@ from push2fa.domain import challenges
 from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.domain.periodic import REDELIVERY_INTERVAL
 from push2fa.models import ChallengeStatus, LoginChallenge, User
+from push2fa.realtime.broker import MESSAGE_VERSION
 from push2fa.realtime.hub import Realtime
 from push2fa.realtime.rooms import CHALLENGE_EVENT, challenge_room
 from push2fa.services import Services
@@ -175,15 +177,14 @@ async def test_a_status_reaches_each_socket_once_whichever_path_brings_it(worker
         payload = challenges.event_payload(row)
     again_from_database = await svc.realtime.catch_up(challenge.public_id, payload)
     assert isinstance(svc.realtime, Realtime) and svc.realtime.broker is not None
-    await svc.realtime.broker._handle_emit(  # the same event arriving late over Redis
-        {
-            "method": "emit",
-            "event": CHALLENGE_EVENT,
-            "data": [payload],
-            "namespace": "/",
-            "room": challenge_room(challenge.public_id),
-        }
-    )
+    late_over_redis = {  # the same event arriving late from another process
+        "v": MESSAGE_VERSION,
+        "origin": "another-process",
+        "event": CHALLENGE_EVENT,
+        "room": challenge_room(challenge.public_id),
+        "data": payload,
+    }
+    assert await svc.realtime.broker.receive(json.dumps(late_over_redis))
 
     assert again_from_database == 0
     assert first.statuses == second.statuses == ["pending", "approved"]
