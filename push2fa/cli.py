@@ -123,7 +123,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from hypercorn.middleware import ProxyFixMiddleware
 
     from push2fa.pushservice import create_emulator_app
-    from push2fa.web.own_push_service import emulator_settings
+    from push2fa.web.own_push_service import approver_settings, emulator_settings
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -133,7 +133,11 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     config.errorlog = logging.getLogger("hypercorn.error")
     _refuse_public_development(settings, list(config.bind))
     asyncio.run(migrate(settings.database_url))
-    app = create_emulator_app(emulator_settings(settings, callback_url=args.callback_url))
+    # The Approver comes with it, so users an app made with `users/new` can add a phone.
+    approver = approver_settings(settings)
+    app = create_emulator_app(
+        emulator_settings(settings, callback_url=args.callback_url), approver=approver
+    )
     if settings.trusted_proxies:
         app = ProxyFixMiddleware(app, mode="legacy", trusted_hops=settings.trusted_proxies)  # type: ignore[arg-type, assignment]
     log.info(
@@ -141,6 +145,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         ", ".join(config.bind),
         args.callback_url or settings.webhook_url,
     )
+    if approver is not None:
+        log.info("the Approver (the phone app) at %s/_emulator/approver/", settings.public_url)
     asyncio.run(serve(app, config))  # type: ignore[arg-type]
     return 0
 

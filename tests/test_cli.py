@@ -200,3 +200,41 @@ def test_the_push_service_says_each_start_up_line_once(tmp_path: Path):
     assert output.count("Running on") == 1, output
     assert output.count("push service at") == 1, output
     assert "WARNING" not in output and "Traceback" not in output, output
+
+
+def test_the_push_service_on_its_own_serves_the_approver(tmp_path: Path):
+    """A drop-in for api.authy.com runs as its own server; its users (made with `users/new`)
+    need the Approver there to add a phone."""
+    import signal
+    import time
+    import urllib.request
+
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PUSH2FA_", "AUTHY_"))}
+    environ |= {
+        "PUSH2FA_INSTANCE_PATH": str(tmp_path / "instance"),
+        "PUSH2FA_PUBLIC_URL": f"http://localhost:{port}",
+    }
+    log = tmp_path / "out.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(PUSH2FA), "emulator", "--port", str(port)],
+            cwd=tmp_path,
+            env=environ,
+            stdout=out,
+            stderr=out,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "Running on" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            url = f"http://127.0.0.1:{port}/_emulator/approver/"
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                status, page = resp.status, resp.read().decode()
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+
+    assert status == 200
+    assert "An app registered my e-mail" in page, page[:500]
+    assert f"Approver (the phone app) at http://localhost:{port}" in log.read_text()
