@@ -390,6 +390,8 @@ async def test_a_tapped_notification_opens_its_request_ready_for_the_number(
     await page.goto(f"{approver_site.app_url}?request={uuid}")
     request = card(page, uuid)
     await request.wait_for()
-    await page.wait_for_function("document.getElementById('approver').dataset.ready === 'true'")
+    # A locator, not wait_for_function: that evaluates a string, which the Approver's CSP
+    # (no 'unsafe-eval') can refuse when the page reloads during the wait.
+    await page.locator("#approver[data-ready='true']").wait_for(state="attached")
     assert "is-new" in (await request.get_attribute("class") or "")
     assert await request.locator(".number-input").evaluate("el => el === document.activeElement")
