@@ -27,6 +27,16 @@ POSTGRES_URL = os.environ.get(
     "PUSH2FA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 USE_POSTGRES = os.environ.get("PUSH2FA_TEST_DATABASE", "sqlite") == "postgres"
+# Playwright's expect() waits 5 s by default; a shared 2-core CI machine running the suite
+# can take longer to render a page, and a wait is not a performance assertion.
+BROWSER_WAIT_MS = 15_000
+
+try:
+    from playwright.async_api import expect as _expect
+except ImportError:  # browser tests skip (or fail under PUSH2FA_REQUIRE_BROWSER) on their own
+    pass
+else:
+    _expect.set_options(timeout=BROWSER_WAIT_MS)
 
 
 def require_services() -> bool:

@@ -25,7 +25,7 @@ import pytest
 from push2fa.assets import CDN_ORIGIN, VENDOR, local_assets_present
 from push2fa.web.app import create_app
 from push2fa.web.stack import build_asgi
-from tests.conftest import TEST_SECRET
+from tests.conftest import BROWSER_WAIT_MS, TEST_SECRET
 from tests.servers import reserve_listener, serve_asgi, url_of
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -197,7 +197,7 @@ async def open_page(
             java_script_enabled=javascript,
         )
         contexts.append(context)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(BROWSER_WAIT_MS)
         await context.add_init_script(CSP_REPORTER)
         if axe:
             # As an init script (like the reporter) axe-core is outside the page's CSP, so
