@@ -154,6 +154,8 @@
       if (conditional) { conditional.abort(); conditional = null; }
       assert(form, null).catch(function (error) { showError(form, explain(error)); });
     });
+    // Served disabled: a tap before this script ran would do nothing at all.
+    button.disabled = false;
   });
 
   var signIn = document.getElementById("passkey-sign-in");
