@@ -279,22 +279,9 @@ class ApproverRules:
             nonce=ceremony.challenge,
             expires_at=ceremony.expires_at,
         )
-        try:
-            verified = webauthn.verify_assertion(
-                self.rp,
-                assertion,
-                challenge=record_challenge(record),
-                credential_id=webauthn.from_b64url(credential.credential_id),
-                public_key=credential.public_key,
-                sign_count=credential.sign_count,
-                require_user_verification=True,
-            )
-        except webauthn.CeremonyRejected as exc:
-            raise Refused(403, f"{exc}.") from None
-        if not await self.store.advance_sign_count(
-            credential.id, credential.sign_count, verified.new_sign_count, now
-        ):
-            raise Refused(409, "This answer was already used.")
+        await self._check_assertion(
+            credential, assertion, record_challenge(record), now, "This answer was already used."
+        )
         status: Literal["approved", "denied"] = "approved" if decision == "approve" else "denied"
         reason = typed if decision == "approve" else ("reported" if decision == "report" else None)
         try:
@@ -335,11 +322,31 @@ class ApproverRules:
         if stored is None:
             raise Refused(403, "This phone is no longer enrolled.")
         credential, device = await self._active(stored.credential_id)
+        await self._check_assertion(
+            credential, assertion, ceremony.challenge, now, "This request was already used."
+        )
+        moment = now.timestamp()
+        return {
+            "authy_id": device.authy_id,
+            "code": totp.code_at(device.totp_secret, moment),
+            "seconds_left": totp.seconds_left(moment),
+        }
+
+    async def _check_assertion(
+        self,
+        credential: Credential,
+        assertion: Any,
+        challenge: bytes,
+        now: datetime,
+        already_used: str,
+    ) -> None:
+        """The phone's passkey signed `challenge` with user verification, and this answer
+        moves its sign count forward (once: a replayed assertion is refused)."""
         try:
             verified = webauthn.verify_assertion(
                 self.rp,
                 assertion,
-                challenge=ceremony.challenge,
+                challenge=challenge,
                 credential_id=webauthn.from_b64url(credential.credential_id),
                 public_key=credential.public_key,
                 sign_count=credential.sign_count,
@@ -350,13 +357,7 @@ class ApproverRules:
         if not await self.store.advance_sign_count(
             credential.id, credential.sign_count, verified.new_sign_count, now
         ):
-            raise Refused(409, "This request was already used.")
-        moment = now.timestamp()
-        return {
-            "authy_id": device.authy_id,
-            "code": totp.code_at(device.totp_secret, moment),
-            "seconds_left": totp.seconds_left(moment),
-        }
+            raise Refused(409, already_used)
 
     async def _active(self, credential_id: Any) -> tuple[Credential, Device]:
         """The passkey and its device, if both still stand and belong together."""
