@@ -17,6 +17,7 @@ from typing import Any
 
 from quart import current_app
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa import mail, webauthn
@@ -190,7 +191,11 @@ async def register(
         created_at=utcnow(),
     )
     db.add(passkey)
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError:  # the same passkey registered by a request running alongside
+        await db.rollback()
+        raise PasskeyRefused("That passkey is already registered.") from None
     audit.record(db, "passkey.added", user.id, passkey=passkey.id, synced=passkey.synced)
     await db.commit()
     _tell(
