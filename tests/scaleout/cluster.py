@@ -391,6 +391,9 @@ class Cluster:
         return broker_channel(self.public_url)
 
 
+BROWSER_REQUEST_TIMEOUT = 90
+
+
 class Browser:
     """A browser: a cookie jar for pages, and a Socket.IO client as the waiting page has.
 
@@ -401,7 +404,9 @@ class Browser:
         self.url = url
         self.http = aiohttp.ClientSession(
             cookie_jar=aiohttp.CookieJar(unsafe=True),
-            timeout=aiohttp.ClientTimeout(total=30),
+            # A page load's deadline, not a speed check: 200 browsers logging in at once
+            # on a shared 2-core machine queue behind bcrypt for longer than 30 s.
+            timeout=aiohttp.ClientTimeout(total=BROWSER_REQUEST_TIMEOUT),
         )
         # The socket shares the page's cookie jar, as in a browser: every (re)connect
         # carries the current cookies.
