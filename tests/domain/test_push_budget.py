@@ -182,9 +182,11 @@ async def test_a_link_fills_only_its_own_accounts_budget(svc):
 
 
 def _tampered(token: str) -> list[str]:
+    # The signature's first character, not its last: the last one's low bits are base64
+    # padding, so changing them may leave the same signature bytes.
     payload, _, signature = token.rpartition(".")
-    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    return [token[:-1], token + "x", f"{payload}.{flipped}", "", "not-a-token", "." * 5]
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return [token[:-2], token + "xx", f"{payload}.{flipped}", "", "not-a-token", "." * 5]
 
 
 async def test_a_forged_or_damaged_link_does_nothing(svc):
