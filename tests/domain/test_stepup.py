@@ -246,7 +246,7 @@ async def test_without_push_the_current_password_is_enough_to_change_it(app, svc
 
 
 async def test_a_reset_ends_every_session_and_the_lock_of_that_account_only(app, svc):
-    locked = {"failed_attempts": 7, "second_factor_locked_at": utcnow()}
+    locked: dict[str, Any] = {"failed_attempts": 7, "second_factor_locked_at": utcnow()}
     dana = await add_user(svc, "dana", must_change_password=True, **locked)
     erin = await add_user(svc, "erin", **locked)
     await what_others_hold(svc, dana)
