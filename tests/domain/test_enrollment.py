@@ -227,3 +227,29 @@ async def test_completion_and_expiry_racing_leave_one_consistent_outcome(app, sv
         assert status == "completed" and authy_id in {4711, 4712}
         assert authy_id == (await stored(svc, started)).authy_id
     assert len(published.events) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "authy_id"),
+    [
+        ("completed", None),
+        ("expired", 4711),
+        ("pending", None),
+        ("cancelled", None),
+        ("approved", 4711),
+        ("", None),
+    ],
+)
+async def test_an_ending_that_is_not_one_is_refused_and_changes_nothing(
+    app, svc, published, status, authy_id
+):
+    """A "completed" without a phone would tell the page and mail the owner that a phone
+    was added while push stays off; any other word would be written as the status."""
+    dana = await add_user(svc, "dana")
+    started = await start(svc, dana)
+    with pytest.raises(ValueError, match="not an end of an enrolment"):
+        await finish(app, svc, published, started, status, authy_id=authy_id)
+    assert (await stored(svc, started)).status == "pending"
+    assert (await account(svc, dana)).authy_id is None
+    assert published.events == []
+    assert await finish(app, svc, published, started, "completed", authy_id=4711) is True
