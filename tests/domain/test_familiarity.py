@@ -22,6 +22,7 @@ FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.
         (" 192.0.2.1 ", "192.0.2.0/24"),
         ("2001:db8:1:2:3::9", "2001:db8:1::/48"),
         ("2001:DB8:1:ffff::1", "2001:db8:1::/48"),
+        ("::ffff:192.0.2.77", "192.0.2.0/24"),
     ],
 )
 def test_a_place_is_the_network_of_the_address(ip, network):
@@ -121,3 +122,12 @@ async def test_an_overlong_user_agent_is_compared_as_it_was_stored(svc):
     agent = "A" * 600
     await logged(svc, dana, "login.succeeded", "192.0.2.10", agent[:512])
     assert (await describe(svc, dana, "192.0.2.10", agent))["This browser"] == KNOWN
+
+
+async def test_ipv4_clients_of_a_dual_stack_socket_are_not_all_one_place(svc):
+    """Hypercorn bound to [::] reports IPv4 clients as IPv4-mapped IPv6 addresses."""
+    dana = await add_user(svc, "dana")
+    await logged(svc, dana, "login.succeeded", "::ffff:192.0.2.10", CHROME)
+    assert (await describe(svc, dana, "::ffff:198.51.100.7", CHROME))["This place"] == NEW
+    assert (await describe(svc, dana, "::ffff:192.0.2.99", CHROME))["This place"] == KNOWN
+    assert (await describe(svc, dana, "192.0.2.99", CHROME))["This place"] == KNOWN
