@@ -4,6 +4,7 @@ case or surrounding spaces, and never another account by a prefix or a pattern."
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from push2fa.domain.users import find_by_login
 from push2fa.models import User
@@ -71,3 +72,23 @@ async def test_a_username_is_never_matched_against_emails(svc):
         await db.commit()
     assert await found(svc, "frank") is None
     assert await found(svc, "erin") == "erin"
+
+
+async def test_a_non_ascii_name_is_found_as_typed(svc):
+    async with svc.db.session() as db:
+        db.add(User(username="Émile", email="émile@exämple.com", password_hash="x"))
+        await db.commit()
+    assert await found(svc, " Émile ") == "Émile"
+    assert await found(svc, "émile@exämple.com") == "Émile"
+
+
+@pytest.mark.parametrize(
+    ("username", "email"), [("ALICE", "new@example.com"), ("new", "ALICE@EXAMPLE.COM")]
+)
+async def test_no_second_account_can_take_a_login_in_another_case(svc, username, email):
+    """The lookup's lower() is the unique index's: one typed login names one account."""
+    async with svc.db.session() as db:
+        db.add(User(username=username, email=email, password_hash="x"))
+        with pytest.raises(IntegrityError):
+            await db.commit()
+    assert await found(svc, username if username != "new" else email) == "Alice"
