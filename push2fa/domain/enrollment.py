@@ -23,6 +23,7 @@ from push2fa.services import Publisher
 # PUSH2FA_ENROLMENT_TOKEN_MINUTES's default; the app itself always uses ttl(settings).
 # Kept for scripts that sign registration tokens outside the app (bench/seed.py).
 ENROLLMENT_TTL = timedelta(minutes=5)
+ENDINGS = {"completed", "expired"}
 
 
 def ttl(settings: Settings) -> timedelta:
@@ -113,7 +114,10 @@ async def finish(
     status: str,
     authy_id: int | None = None,
 ) -> bool:
-    """pending → completed | expired, once (conditional UPDATE); the winner tells the page."""
+    """pending → completed | expired, once (conditional UPDATE); the winner tells the page.
+    A completion names the phone's authy_id: without one nothing could turn push on."""
+    if status not in ENDINGS or (status == "completed") != (authy_id is not None):
+        raise ValueError(f"not an end of an enrolment: {status!r} with authy_id {authy_id!r}")
     now = utcnow()
     won = (
         await db.execute(
@@ -126,7 +130,7 @@ async def finish(
     if won is None:
         await db.commit()  # ends the no-op transaction without expiring loaded objects
         return False
-    if status == "completed" and authy_id is not None:
+    if status == "completed":
         await db.execute(
             update(User)
             .where(User.id == enrollment.user_id)

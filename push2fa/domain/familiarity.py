@@ -27,6 +27,10 @@ def network_of(ip: str) -> str | None:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:
         return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        # A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; as IPv6 their /48
+        # would be ::/48, one "place" for every IPv4 address there is.
+        address = address.ipv4_mapped
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 

@@ -1,0 +1,204 @@
+"""What the phone's answer means, called directly: an approval counts only with the right
+number (where the phone can pick one), a denial is a failed attempt, a denial reported as
+"this wasn't me" ends what the attacker holds, and an answer that changes nothing counts
+nothing, even when copies race. The live flow is tests/web/twofa/test_live_abuse.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from push2fa.domain import challenges, push_answers
+from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User
+from push2fa.services import Services
+
+S = ChallengeStatus
+
+
+@pytest.fixture
+async def svc(app) -> Services:
+    """The app's services with its background loops stopped: only the test decides."""
+    services: Services = app.extensions["push2fa"]
+    for task in services.tasks:
+        task.cancel()
+    await asyncio.gather(*services.tasks, return_exceptions=True)
+    services.tasks.clear()
+    return services
+
+
+async def add_user(svc: Services, name: str, authy_id: int) -> User:
+    async with svc.db.session() as db:
+        person = User(
+            username=name, email=f"{name}@example.com", password_hash="x", authy_id=authy_id
+        )
+        db.add(person)
+        await db.commit()
+        return person
+
+
+async def push(svc: Services, user: User, code: str | None = "42") -> LoginChallenge:
+    async with svc.db.session() as db:
+        context = challenges.Context("192.0.2.10", "UA")
+        return await challenges.create(db, user, context, 120, match_code=code)
+
+
+async def answer(
+    svc: Services,
+    challenge: LoginChallenge,
+    status: ChallengeStatus,
+    reason: str | None,
+    into: Services | None = None,
+) -> LoginChallenge | None:
+    services = into or svc
+    async with svc.db.session() as db:
+        return await push_answers.apply_answer(db, services, challenge, status, reason, by="test")
+
+
+async def row(svc: Services, challenge: LoginChallenge) -> LoginChallenge:
+    async with svc.db.session() as db:
+        found = await db.get(LoginChallenge, challenge.id)
+        assert found is not None
+        return found
+
+
+async def account(svc: Services, user: User) -> User:
+    async with svc.db.session() as db:
+        found = await db.get(User, user.id)
+        assert found is not None
+        return found
+
+
+async def failures(svc: Services, user: User) -> list[str]:
+    async with svc.db.session() as db:
+        rows = await db.execute(
+            select(AuditEvent.details).where(
+                AuditEvent.user_id == user.id, AuditEvent.event == "auth.failure"
+            )
+        )
+        return [details["kind"] for details in rows.scalars()]
+
+
+async def test_an_approval_with_the_right_number_approves(svc):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    changed = await answer(svc, challenge, S.APPROVED, " 42 ")
+    assert changed is not None and changed.status == S.APPROVED
+    assert (await row(svc, challenge)).status == S.APPROVED
+    assert (await account(svc, dana)).failed_attempts == 0
+
+
+@pytest.mark.parametrize("picked", ["17", None, "", "4", "420", "reported"])
+async def test_an_approval_with_a_wrong_or_no_number_is_a_denial_and_a_failure(svc, picked):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    changed = await answer(svc, challenge, S.APPROVED, picked)
+    assert changed is not None
+    stored = await row(svc, challenge)
+    assert (stored.status, stored.reason) == (S.DENIED, push_answers.WRONG_NUMBER)
+    assert (await account(svc, dana)).failed_attempts == 1
+    assert await failures(svc, dana) == ["wrong_number"]
+    assert (await account(svc, dana)).push_blocked_until is None
+
+
+async def test_without_a_number_to_match_an_approval_approves(svc):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana, code=None)
+    assert (await answer(svc, challenge, S.APPROVED, None)) is not None
+    assert (await row(svc, challenge)).status == S.APPROVED
+
+
+async def test_with_real_authy_the_number_is_not_enforced(svc):
+    """The Authy app cannot pick a number: there the code is only shown to compare."""
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    authy = dataclasses.replace(
+        svc, settings=dataclasses.replace(svc.settings, push_service="authy")
+    )
+    assert (await answer(svc, challenge, S.APPROVED, None, into=authy)) is not None
+    assert (await row(svc, challenge)).status == S.APPROVED
+
+
+async def test_a_denial_is_a_failed_attempt_and_keeps_no_made_up_reason(svc):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    await answer(svc, challenge, S.DENIED, "<script>anything the phone says</script>")
+    stored = await row(svc, challenge)
+    assert (stored.status, stored.reason) == (S.DENIED, None)
+    assert await failures(svc, dana) == ["push_denied"]
+    user = await account(svc, dana)
+    assert user.failed_attempts == 1 and not user.must_change_password
+
+
+async def test_a_reported_denial_is_this_wasnt_me(svc):
+    dana = await add_user(svc, "dana", 11)
+    reported, other = await push(svc, dana), await push(svc, dana)
+    await answer(svc, reported, S.DENIED, push_answers.REPORTED)
+    assert (await row(svc, reported)).reason == push_answers.REPORTED
+    assert (await row(svc, other)).status == S.CANCELLED
+    user = await account(svc, dana)
+    assert user.must_change_password and user.push_blocked_until is not None
+    assert await failures(svc, dana) == []  # a report is not a failure that could lock
+
+
+async def test_a_report_ends_only_the_reporting_accounts_pushes(svc):
+    dana, erin = await add_user(svc, "dana", 11), await add_user(svc, "erin", 12)
+    danas, erins = await push(svc, dana), await push(svc, erin)
+    await answer(svc, danas, S.DENIED, push_answers.REPORTED)
+    assert (await row(svc, erins)).status == S.PENDING
+    bystander = await account(svc, erin)
+    assert not bystander.must_change_password and bystander.push_blocked_until is None
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        ((S.DENIED, None), (S.DENIED, None)),
+        ((S.DENIED, None), (S.DENIED, push_answers.REPORTED)),
+        ((S.APPROVED, "42"), (S.DENIED, push_answers.REPORTED)),
+        ((S.APPROVED, "42"), (S.APPROVED, "17")),
+        ((S.DENIED, None), (S.APPROVED, "42")),
+    ],
+)
+async def test_an_answer_to_a_decided_push_changes_and_counts_nothing(svc, first, again):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    await answer(svc, challenge, *first)
+    before = await row(svc, challenge)
+    counted = (await account(svc, dana)).failed_attempts
+    assert await answer(svc, challenge, *again) is None
+    after = await row(svc, challenge)
+    assert (after.status, after.reason) == (before.status, before.reason)
+    user = await account(svc, dana)
+    assert user.failed_attempts == counted
+    assert not user.must_change_password and user.push_blocked_until is None
+
+
+async def test_racing_copies_of_a_denial_count_one_failure(svc):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    results = await asyncio.gather(*(answer(svc, challenge, S.DENIED, None) for _ in range(4)))
+    assert sum(result is not None for result in results) == 1
+    assert (await account(svc, dana)).failed_attempts == 1
+    assert await failures(svc, dana) == ["push_denied"]
+
+
+async def test_racing_wrong_numbers_count_one_failure(svc):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    results = await asyncio.gather(*(answer(svc, challenge, S.APPROVED, "17") for _ in range(4)))
+    assert sum(result is not None for result in results) == 1
+    assert (await account(svc, dana)).failed_attempts == 1
+
+
+@pytest.mark.parametrize("status", [S.EXPIRED, S.CANCELLED, S.CONSUMED, S.PENDING])
+async def test_an_answer_that_is_not_a_decision_is_refused_and_changes_nothing(svc, status):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    with pytest.raises(ValueError, match="not a decision"):
+        await answer(svc, challenge, status, push_answers.REPORTED)
+    assert (await row(svc, challenge)).status == S.PENDING
+    user = await account(svc, dana)
+    assert user.failed_attempts == 0 and not user.must_change_password

@@ -1,0 +1,352 @@
+"""Sensitive changes called directly, inside a request: on an account with push 2FA the
+password alone changes nothing (a fresh second factor in this very session is needed); a
+refused change changes nothing; a done change ends what others hold (sessions, trusted
+browsers, recovery codes) for that account only. The live flows are
+tests/web/account/test_live_stepup.py and tests/web/auth/test_password_reset.py."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from quart import g, session
+from sqlalchemy import select
+
+from push2fa.domain import push_budget, recovery_codes, sessions, stepup, trusted_browsers
+from push2fa.domain.login_flow import SESSION_KEY
+from push2fa.domain.passwords import hash_password, verify_password
+from push2fa.models import (
+    AuditEvent,
+    ChallengePurpose,
+    ChallengeStatus,
+    LoginChallenge,
+    User,
+    UserSession,
+    utcnow,
+)
+from push2fa.services import Services
+
+CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+OLD = "old password 123"
+NEW = "new password 456"
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port held but never listening: the push service is down, every time."""
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    yield held.getsockname()[1]
+    held.close()
+
+
+@pytest.fixture
+def overrides(overrides: dict[str, Any], refused_port: int) -> dict[str, Any]:
+    return {**overrides, "emulator_url": f"http://127.0.0.1:{refused_port}/_emulator"}
+
+
+@pytest.fixture
+async def svc(app) -> Services:
+    services: Services = app.extensions["push2fa"]
+    for task in services.tasks:
+        task.cancel()
+    await asyncio.gather(*services.tasks, return_exceptions=True)
+    services.tasks.clear()
+    return services
+
+
+async def add_user(svc: Services, name: str, *, push: bool = True, **values: Any) -> User:
+    async with svc.db.session() as db:
+        person = User(
+            username=name,
+            email=f"{name}@example.com",
+            password_hash=await hash_password(OLD, svc.settings.bcrypt_rounds),
+            authy_id=100 + len(name) if push else None,
+            push_enabled_at=utcnow() - timedelta(days=3) if push else None,
+            **values,
+        )
+        db.add(person)
+        await db.commit()
+        return person
+
+
+@asynccontextmanager
+async def request(app, svc: Services) -> AsyncIterator[Any]:
+    """A request from this browser, with a database session for the domain call."""
+    context = app.test_request_context(
+        "/account/security", method="POST", headers={"User-Agent": CHROME}
+    )
+    async with context, svc.db.session() as db:
+        yield db
+
+
+async def account(svc: Services, user: User) -> User:
+    async with svc.db.session() as db:
+        row = await db.get(User, user.id)
+        assert row is not None
+        return row
+
+
+async def live_sessions(svc: Services, user: User) -> list[int]:
+    async with svc.db.session() as db:
+        rows = await db.execute(
+            select(UserSession.id).where(
+                UserSession.user_id == user.id, UserSession.ended_at.is_(None)
+            )
+        )
+        return sorted(rows.scalars())
+
+
+async def events(svc: Services, user: User) -> list[str]:
+    async with svc.db.session() as db:
+        rows = await db.execute(select(AuditEvent.event).where(AuditEvent.user_id == user.id))
+        return list(rows.scalars())
+
+
+async def what_others_hold(svc: Services, user: User) -> tuple[list[int], str, list[str]]:
+    """Two sessions, a trusted browser and recovery codes of `user`."""
+    async with svc.db.session() as db:
+        for _ in range(2):
+            await sessions.create(db, user, remember=False, ip="192.0.2.9", user_agent=CHROME)
+        await db.commit()
+        cookie = await trusted_browsers.issue(db, svc.settings, user, "192.0.2.9", CHROME)
+        codes = await recovery_codes.regenerate(db, svc.settings, user.id)
+    return await live_sessions(svc, user), cookie, codes
+
+
+async def still_trusted(svc: Services, user: User, cookie: str) -> bool:
+    async with svc.db.session() as db:
+        person = await db.get(User, user.id)
+        assert person is not None
+        return await trusted_browsers.check(db, svc.settings, person, cookie) is not None
+
+
+async def unrevoked_browsers(svc: Services, user: User) -> int:
+    """Trusted browsers still listed as such (the security page's list, and what revoking
+    records even where a later check would refuse the cookie for another reason)."""
+    async with svc.db.session() as db:
+        return len(await trusted_browsers.listed(db, user.id))
+
+
+async def codes_left(svc: Services, user: User) -> int:
+    async with svc.db.session() as db:
+        return await recovery_codes.remaining(db, user.id)
+
+
+# --- when a second factor is needed ---------------------------------------------------------
+
+
+async def test_an_account_without_push_needs_no_second_factor(app, svc):
+    dana = await add_user(svc, "dana", push=False)
+    async with request(app, svc):
+        assert not stepup.needs_second_factor(dana)
+
+
+async def test_with_push_the_password_alone_is_not_enough(app, svc):
+    dana = await add_user(svc, "dana")
+    async with request(app, svc):
+        assert stepup.needs_second_factor(dana)
+
+
+async def test_a_second_factor_just_given_in_this_session_is_enough(app, svc):
+    dana = await add_user(svc, "dana")
+    async with request(app, svc):
+        sessions.mark_fresh()
+        assert not stepup.needs_second_factor(dana)
+    async with request(app, svc):  # another browser's session has no such mark
+        assert stepup.needs_second_factor(dana)
+
+
+async def test_a_phone_added_minutes_ago_counts_as_a_fresh_second_factor(app, svc):
+    dana = await add_user(svc, "dana")
+    dana.push_enabled_at = utcnow() - timedelta(minutes=1)
+    async with request(app, svc):
+        assert not stepup.needs_second_factor(dana)
+
+
+@pytest.mark.parametrize("mark", ["old", "9999999999", None, [1], {"t": 1}])
+async def test_an_old_or_tampered_freshness_mark_is_not_enough(app, svc, mark):
+    dana = await add_user(svc, "dana")
+    if mark == "old":
+        mark = (utcnow() - sessions.FRESH_FOR - timedelta(seconds=1)).timestamp()
+    async with request(app, svc):
+        session[sessions.FRESH_KEY] = mark
+        assert stepup.needs_second_factor(dana)
+
+
+# --- changing the password --------------------------------------------------------------------
+
+
+async def test_a_password_change_without_a_second_factor_changes_nothing(app, svc):
+    dana = await add_user(svc, "dana")
+    held, cookie, _ = await what_others_hold(svc, dana)
+    async with request(app, svc) as db:
+        with pytest.raises(stepup.SecondFactorNeeded):
+            await stepup.change_password(db, svc.settings, dana, OLD, NEW)
+    assert await verify_password(OLD, (await account(svc, dana)).password_hash, 4)
+    assert await live_sessions(svc, dana) == held
+    assert await still_trusted(svc, dana, cookie)
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "field"),
+    [("wrong password 1", NEW, "current"), ("", NEW, "current"), (OLD, OLD, "password")],
+)
+async def test_a_refused_password_change_says_why_and_changes_nothing(
+    app, svc, current, new, field
+):
+    dana = await add_user(svc, "dana", must_change_password=True)
+    held, cookie, _ = await what_others_hold(svc, dana)
+    async with request(app, svc) as db:
+        sessions.mark_fresh()
+        problem = await stepup.change_password(db, svc.settings, dana, current, new)
+    assert problem is not None and problem.field == field and problem.message
+    user = await account(svc, dana)
+    assert await verify_password(OLD, user.password_hash, 4) and user.must_change_password
+    assert await live_sessions(svc, dana) == held
+    assert await still_trusted(svc, dana, cookie)
+    assert "password.changed" not in await events(svc, dana)
+
+
+async def test_a_password_change_ends_what_others_hold_of_that_account_only(app, svc):
+    dana, erin = await add_user(svc, "dana", must_change_password=True), await add_user(svc, "erin")
+    held, cookie, _ = await what_others_hold(svc, dana)
+    erins_sessions, erins_cookie, _ = await what_others_hold(svc, erin)
+    async with request(app, svc) as db:
+        sessions.mark_fresh()
+        g.login = await db.get(UserSession, held[0])
+        assert await stepup.change_password(db, svc.settings, dana, OLD, NEW) is None
+        bound = session[sessions.BOUND_KEY]
+    user = await account(svc, dana)
+    assert await verify_password(NEW, user.password_hash, 4)
+    assert not await verify_password(OLD, user.password_hash, 4)
+    assert not user.must_change_password and user.password_changed_at is not None
+    assert await live_sessions(svc, dana) == [bound] and bound not in held
+    assert not await still_trusted(svc, dana, cookie)
+    assert await unrevoked_browsers(svc, dana) == 0
+    assert "password.changed" in await events(svc, dana)
+    assert await live_sessions(svc, erin) == erins_sessions
+    assert await still_trusted(svc, erin, erins_cookie)
+    assert await unrevoked_browsers(svc, erin) == 1
+
+
+async def test_without_push_the_current_password_is_enough_to_change_it(app, svc):
+    dana = await add_user(svc, "dana", push=False)
+    async with request(app, svc) as db:
+        assert await stepup.change_password(db, svc.settings, dana, OLD, NEW) is None
+    assert await verify_password(NEW, (await account(svc, dana)).password_hash, 4)
+
+
+# --- resetting the password by e-mail -------------------------------------------------------
+
+
+async def test_a_reset_ends_every_session_and_the_lock_of_that_account_only(app, svc):
+    locked: dict[str, Any] = {"failed_attempts": 7, "second_factor_locked_at": utcnow()}
+    dana = await add_user(svc, "dana", must_change_password=True, **locked)
+    erin = await add_user(svc, "erin", **locked)
+    await what_others_hold(svc, dana)
+    erins_sessions, _, _ = await what_others_hold(svc, erin)
+    async with request(app, svc) as db:
+        await stepup.reset_password(db, svc.settings, dana, NEW)
+    user = await account(svc, dana)
+    assert await verify_password(NEW, user.password_hash, 4)
+    assert (user.failed_attempts, user.second_factor_locked_at) == (0, None)
+    assert not user.must_change_password
+    assert await live_sessions(svc, dana) == []
+    assert "password.reset" in await events(svc, dana)
+    bystander = await account(svc, erin)
+    assert bystander.failed_attempts == 7 and bystander.second_factor_locked_at is not None
+    assert await verify_password(OLD, bystander.password_hash, 4)
+    assert await live_sessions(svc, erin) == erins_sessions
+
+
+# --- new recovery codes -----------------------------------------------------------------------
+
+
+async def test_new_recovery_codes_need_a_fresh_second_factor(app, svc):
+    dana = await add_user(svc, "dana")
+    _, _, old = await what_others_hold(svc, dana)
+    async with request(app, svc) as db:
+        with pytest.raises(stepup.SecondFactorNeeded):
+            await stepup.regenerate_codes(db, svc.settings, dana)
+    async with svc.db.session() as db:
+        assert await recovery_codes.use(db, svc.settings, dana.id, old[0])
+
+
+async def test_new_recovery_codes_replace_the_old_ones(app, svc):
+    dana = await add_user(svc, "dana")
+    _, _, old = await what_others_hold(svc, dana)
+    async with request(app, svc) as db:
+        sessions.mark_fresh()
+        new = await stepup.regenerate_codes(db, svc.settings, dana)
+    assert len(new) == 10 and not set(new) & set(old)
+    async with svc.db.session() as db:
+        assert not await recovery_codes.use(db, svc.settings, dana.id, old[0])
+        assert await recovery_codes.use(db, svc.settings, dana.id, new[0])
+
+
+# --- turning push off -------------------------------------------------------------------------
+
+
+async def test_turning_push_off_without_a_second_factor_changes_nothing(app, svc):
+    dana = await add_user(svc, "dana")
+    _, cookie, _ = await what_others_hold(svc, dana)
+    async with request(app, svc) as db:
+        with pytest.raises(stepup.SecondFactorNeeded):
+            await stepup.disable_push_now(db, svc.settings, dana)
+    assert (await account(svc, dana)).authy_id == dana.authy_id
+    assert await still_trusted(svc, dana, cookie)
+    assert await codes_left(svc, dana) == 10
+
+
+async def test_turning_push_off_forgets_the_phone_codes_and_trusted_browsers(app, svc):
+    dana, erin = await add_user(svc, "dana"), await add_user(svc, "erin")
+    _, cookie, _ = await what_others_hold(svc, dana)
+    _, erins_cookie, _ = await what_others_hold(svc, erin)
+    async with request(app, svc) as db:
+        sessions.mark_fresh()
+        await stepup.disable_push_now(db, svc.settings, dana)
+    user = await account(svc, dana)
+    assert (user.authy_id, user.push_enabled_at) == (None, None)
+    assert not await still_trusted(svc, dana, cookie)
+    assert await unrevoked_browsers(svc, dana) == 0
+    assert await codes_left(svc, dana) == 0
+    async with svc.db.session() as db:
+        disabled = (
+            await db.execute(select(AuditEvent.details).where(AuditEvent.event == "twofa.disabled"))
+        ).scalar_one()
+    assert disabled == {"proof": "fresh_session"}
+    # The push service is down here: that is logged, and push stays off all the same.
+    assert "twofa.delete_failed" in await events(svc, dana)
+    assert (await account(svc, erin)).authy_id == erin.authy_id
+    assert await still_trusted(svc, erin, erins_cookie)
+    assert await codes_left(svc, erin) == 10
+
+
+# --- asking the phone -------------------------------------------------------------------------
+
+
+async def test_a_confirmation_push_refused_by_the_budget_binds_nothing(app, svc):
+    dana = await add_user(svc, "dana", pushes_since_login=99)
+    async with request(app, svc) as db:
+        outcome = await stepup.ask_phone(db, dana, ChallengePurpose.REAUTH, "/account/security")
+        assert SESSION_KEY not in session
+    assert outcome.challenge is None
+    assert outcome.refused is not None and outcome.refused.reason == push_budget.SPENT
+
+
+async def test_a_confirmation_push_the_service_failed_binds_nothing_and_costs_nothing(app, svc):
+    dana = await add_user(svc, "dana")
+    async with request(app, svc) as db:
+        outcome = await stepup.ask_phone(db, dana, ChallengePurpose.DISABLE, "/")
+        assert SESSION_KEY not in session
+    assert outcome.challenge is None and outcome.problem
+    async with svc.db.session() as db:
+        statuses = (await db.execute(select(LoginChallenge.status))).scalars().all()
+    assert list(statuses) == [ChallengeStatus.CANCELLED]
+    assert (await account(svc, dana)).pushes_since_login == 0
