@@ -9,6 +9,7 @@ is mailed to the owner. Accounts without 2FA keep the password for a password ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from quart import session
 from sqlalchemy import update
@@ -65,34 +66,31 @@ async def change_password(
         return FormProblem("current", "That is not your current password.")
     if await verify_password(new, user.password_hash, rounds):
         return FormProblem("password", "Choose a password different from your current one.")
-    new_hash = await hash_password(new, rounds)
-    await db.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(password_hash=new_hash, password_changed_at=utcnow(), must_change_password=False)
-    )
-    await trusted_browsers.revoke(db, user.id)
+    await _set_password(db, user, await hash_password(new, rounds))
     audit.record(db, "password.changed", user.id)
     await sessions.restart(db, user, reason="password_changed")
     notices.sensitive_change(settings, user, "Your password was changed")
     return None
 
 
-async def reset_password(db: AsyncSession, settings: Settings, user: User, new: str) -> None:
-    """A password chosen through the e-mailed link: proves the mailbox, so the failure lock
-    starts over; every session of the account ends. Commits."""
-    new_hash = await hash_password(new, settings.bcrypt_rounds)
+async def _set_password(db: AsyncSession, user: User, new_hash: str, **also: Any) -> None:
+    """A new password, however it was chosen: the old one stops working, a forced change is
+    done, and every trusted browser is forgotten (the security page lists none)."""
     await db.execute(
         update(User)
         .where(User.id == user.id)
         .values(
-            password_hash=new_hash,
-            password_changed_at=utcnow(),
-            must_change_password=False,
-            failed_attempts=0,
-            second_factor_locked_at=None,
+            password_hash=new_hash, password_changed_at=utcnow(), must_change_password=False, **also
         )
     )
+    await trusted_browsers.revoke(db, user.id)
+
+
+async def reset_password(db: AsyncSession, settings: Settings, user: User, new: str) -> None:
+    """A password chosen through the e-mailed link: proves the mailbox, so the failure lock
+    starts over; every session and trusted browser of the account ends. Commits."""
+    new_hash = await hash_password(new, settings.bcrypt_rounds)
+    await _set_password(db, user, new_hash, failed_attempts=0, second_factor_locked_at=None)
     await sessions.end(db, user.id, reason="password_reset")
     audit.record(db, "password.reset", user.id)
     await db.commit()

@@ -231,8 +231,7 @@ async def test_a_password_change_ends_what_others_hold_of_that_account_only(app,
     assert await unrevoked_browsers(svc, dana) == 0
     assert "password.changed" in await events(svc, dana)
     assert await live_sessions(svc, erin) == erins_sessions
-    assert await still_trusted(svc, erin, erins_cookie)
-    assert await unrevoked_browsers(svc, erin) == 1
+    assert await unrevoked_browsers(svc, erin) == 1 and await still_trusted(svc, erin, erins_cookie)
 
 
 async def test_without_push_the_current_password_is_enough_to_change_it(app, svc):
@@ -250,7 +249,7 @@ async def test_a_reset_ends_every_session_and_the_lock_of_that_account_only(app,
     dana = await add_user(svc, "dana", must_change_password=True, **locked)
     erin = await add_user(svc, "erin", **locked)
     await what_others_hold(svc, dana)
-    erins_sessions, _, _ = await what_others_hold(svc, erin)
+    erins_sessions, erins_cookie, _ = await what_others_hold(svc, erin)
     async with request(app, svc) as db:
         await stepup.reset_password(db, svc.settings, dana, NEW)
     user = await account(svc, dana)
@@ -263,6 +262,18 @@ async def test_a_reset_ends_every_session_and_the_lock_of_that_account_only(app,
     assert bystander.failed_attempts == 7 and bystander.second_factor_locked_at is not None
     assert await verify_password(OLD, bystander.password_hash, 4)
     assert await live_sessions(svc, erin) == erins_sessions
+    assert await unrevoked_browsers(svc, erin) == 1 and await still_trusted(svc, erin, erins_cookie)
+
+
+async def test_a_reset_forgets_trusted_browsers_as_a_password_change_does(app, svc):
+    dana = await add_user(svc, "dana")
+    _, cookie, _ = await what_others_hold(svc, dana)
+    async with request(app, svc) as db:
+        await stepup.reset_password(db, svc.settings, dana, NEW)
+
+    assert await unrevoked_browsers(svc, dana) == 0  # the security page lists none
+    assert not await still_trusted(svc, dana, cookie)
+    assert "trusted_browser.revoked" in await events(svc, dana)
 
 
 # --- new recovery codes -----------------------------------------------------------------------
