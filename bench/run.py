@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         **results,
     }
     document["targets"] = targets.evaluate(document)
+    document["targets_13"] = targets.evaluate(document, targets.TARGETS_13)
     target = args.results or (
         SCRATCH / f"{stamp:%Y-%m-%d}-quick.json"
         if args.quick
