@@ -5,7 +5,8 @@ open socket adds a few hundred such objects that live as long as the page waits,
 a thousand pages a full collection walked them all again and again (hundreds of
 milliseconds on a busy host, during which no page heard anything). `gc.freeze()` moves
 what is alive now out of the collector's reach; it is done at start-up (Services.start)
-and again here, once a burst of new sockets has settled.
+and again here, once a burst of new sockets has settled, and once more a ping interval
+later (what the sockets make at their first ping).
 
 Frozen objects are still freed by reference counting; only those caught in reference
 cycles outlive their socket until the frozen set is put back (`gc.unfreeze()`). That
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,9 @@ log = logging.getLogger("push2fa.heap")
 # socket opened during the last pass (the burst is over) or a long burst goes on.
 FREEZE_AFTER_OPENED = 100
 FREEZE_DURING_BURST = 2000
+# A socket makes more long-lived objects after its first ping (about 60 of its ~280): so
+# once more, a ping interval (25 s by default) and a little after a freeze.
+FREEZE_AGAIN_AFTER = 30.0
 # Put the frozen set back, collect once and freeze again once this many sockets (and at
 # least as many as are open) have closed since the last time.
 THAW_AFTER_CLOSED = 1000
@@ -44,15 +49,19 @@ class HeapFreezer:
     opened_at_freeze: int = 0
     opened_last_check: int = 0
     closed_at_thaw: int = 0
+    again_at: float | None = None
 
-    def check(self, opened: int, open_now: int) -> str | None:
-        """Freeze or thaw if due; returns what it did ("freeze", "thaw") or None."""
+    def check(self, opened: int, open_now: int, now: float | None = None) -> str | None:
+        """Freeze or thaw if due; returns what it did ("freeze", "thaw") or None. `now`
+        is a monotonic time in seconds."""
+        now = time.monotonic() if now is None else now
         closed = opened - open_now
         if closed - self.closed_at_thaw >= max(THAW_AFTER_CLOSED, open_now):
             # One full collection, at a moment chosen here, frees what closed sockets left
             # in cycles; what is still alive goes back out of reach at once.
             self.closed_at_thaw = closed
             self.opened_at_freeze = self.opened_last_check = opened
+            self.again_at = None
             gc.unfreeze()
             gc.collect()
             gc.freeze()
@@ -60,8 +69,10 @@ class HeapFreezer:
         new = opened - self.opened_at_freeze
         settled = opened == self.opened_last_check
         self.opened_last_check = opened
-        if new >= FREEZE_DURING_BURST or (new >= FREEZE_AFTER_OPENED and settled):
+        burst_over = new >= FREEZE_DURING_BURST or (new >= FREEZE_AFTER_OPENED and settled)
+        if burst_over or (self.again_at is not None and now >= self.again_at):
             self.opened_at_freeze = opened
+            self.again_at = now + FREEZE_AGAIN_AFTER if burst_over else None
             gc.collect(1)  # young garbage is freed now, not frozen with the survivors
             gc.freeze()
             return "freeze"

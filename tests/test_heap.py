@@ -68,3 +68,16 @@ def test_the_frozen_set_is_collected_once_as_many_sockets_closed_as_are_open() -
     assert freezer.check(1600, 500) == "thaw"  # 1,100 closed, more than the 500 open
     assert alive() is None  # the frozen cycle was collected
     assert gc.get_freeze_count() > 0  # and what is alive is out of reach again
+
+
+def test_what_sockets_make_at_their_first_ping_is_frozen_a_ping_interval_later() -> None:
+    freezer = HeapFreezer()
+    assert freezer.check(300, 300, now=0.0) is None
+    assert freezer.check(300, 300, now=1.0) == "freeze"
+    assert freezer.check(300, 300, now=2.0) is None
+    later = 1.0 + heap.FREEZE_AGAIN_AFTER
+    assert freezer.check(300, 300, now=later - 0.5) is None
+    gc.unfreeze()
+    assert freezer.check(300, 300, now=later) == "freeze"
+    assert gc.get_freeze_count() > 0
+    assert freezer.check(300, 300, now=later + 100) is None  # once, not every interval
