@@ -77,8 +77,10 @@ def _charts(results: Results, folder: Path) -> dict[str, str]:
             ("delay_p99_ms", "delay p99", "^-"),
             ("cpu_ms_per_decision", "CPU per decision", "s--"),
             ("idle_cpu_percent", "idle CPU", "x:"),
+            ("stalled_share_idle", "time stalled, idle", "d:"),
         ):
-            ax.plot(ns, [row["figures"][key]["ratio"] for row in versus], style, label=label)
+            ratios = [(row["figures"].get(key) or {}).get("ratio") for row in versus]
+            ax.plot(ns, [float("nan") if r is None else r for r in ratios], style, label=label)
         ax.axhline(1.5, color="green", lw=0.8, ls="--")
         ax.text(ns[0], 1.5, " target: 1.5× bare", va="bottom", fontsize=8, color="green")
         ax.set_xscale("log")
