@@ -334,7 +334,11 @@ def _versus_bare(results: Results) -> list[str]:
         lines += [f"### {title}", ""]
         lines += _table(["figure", "push2fa", "bare", "ratio"], rows)
         lines += [""]
-        database = [e for e in _ok(results.get(ours_key)) if e.get("database_per_decision")]
+        database = [
+            e
+            for e in _ok(results.get(ours_key))
+            if e.get("database_per_decision") and e.get("workers", 1) == 1
+        ]
         for e in database:
             per = e["database_per_decision"]
             lines += [
