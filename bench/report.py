@@ -463,8 +463,8 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     carried = results.get("carried_over") or {}
     if carried:
         add(
-            "Not re-run this time, shown from an earlier full run of older code (so not "
-            "comparable with the figures above): "
+            "Not re-run this time, shown from an earlier full run of older code (not "
+            "comparable with this run's figures): "
             + "; ".join(f"{key} from `{source}`" for key, source in carried.items())
             + "."
         )
