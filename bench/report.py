@@ -497,11 +497,24 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     if push:
         add("## Webhook → browser delay, one worker")
         add("")
+        plan = results["plan"]
+        minutes = plan.get("decision_minutes") or 0
+        pace = f"{plan['decision_rate']:g} signed callbacks/s"
+        if minutes:
+            rates = sorted(
+                {
+                    round(min(plan["decision_rate"], e["decisions"] / (60 * minutes)), 1)
+                    for e in push
+                }
+            )
+            pace = (
+                f"{'–'.join(f'{r:g}' for r in (rates[0], rates[-1]) if r)} signed callbacks/s "
+                f"(each N's decisions spread over {minutes:g} min)"
+            )
         add(
             f"{push[0]['rounds'][0]['decisions'] if push[0]['rounds'] else 0}–"
             f"{max(r['decisions'] for e in push for r in e['rounds'])} decisions per round at "
-            f"{results['plan']['decision_rate']:g} signed callbacks/s, "
-            f"{results['plan']['rounds']} rounds per N on the same N open sockets; the "
+            f"{pace}, {plan['rounds']} rounds per N on the same N open sockets; the "
             "percentiles pool every round. `p99 per round` shows the spread between rounds."
         )
         add("")
