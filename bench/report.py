@@ -911,6 +911,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     add("make bench-quick    # CI smoke: N = 20, under a minute, writes bench/results/tmp/")
     add("python -m bench.report bench/results/<date>.json   # re-render this page only")
     add("python -m bench.profile --n 1000 --callbacks 1000  # py-spy profile of the webhook path")
+    add("python -m bench.hotpath --n 1000 --decisions 800   # CPU, SQL, hops, GC per decision")
     add("```")
     add("")
     add(f"This run: `{results['command'].strip()}`")
