@@ -30,6 +30,7 @@ def create_bench_asgi(overrides: Mapping[str, Any] | None = None) -> ASGIApp:
     app.extensions[EXTENSION_KEY] = tools
     app.register_blueprint(blueprint)
     app.after_serving(tools.lag.stop)
+    tools.database.install(app.extensions["push2fa"].db.engine)
     threads = os.environ.get("BENCH_DEFAULT_EXECUTOR_THREADS")
     if threads:
 
@@ -37,6 +38,10 @@ def create_bench_asgi(overrides: Mapping[str, Any] | None = None) -> ASGIApp:
         async def _size_default_executor() -> None:
             pool = ThreadPoolExecutor(int(threads), thread_name_prefix="bench-default")
             asyncio.get_running_loop().set_default_executor(pool)
+
+    thresholds = os.environ.get("BENCH_GC_THRESHOLD")
+    if thresholds:
+        gc.set_threshold(*(int(t) for t in thresholds.split(",")))
 
     if os.environ.get("BENCH_GC_FREEZE") == "1":
 

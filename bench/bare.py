@@ -4,12 +4,14 @@ The least a Quart + python-socketio + Hypercorn app can do for the same job: a s
 joins the room its cookie names and is told "pending"; a POST to the webhook path emits
 "approved" to the room the body's uuid names. No database, no signature, no state machine.
 Served by bench.server with the same Hypercorn configuration, driven by the same client
-fleet and the same callbacks (the Waiter's uuid is its public id here).
+fleet and the same callbacks (the Waiter's uuid is its public id here). With BARE_REDIS_URL
+set (2 workers), emits go through python-socketio's stock AsyncRedisManager.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -18,7 +20,14 @@ from quart import Quart, request
 
 from bench.seed import SESSION_COOKIE
 
-sio = socketio.AsyncServer(async_mode="asgi", transports=["websocket"])
+# With several Hypercorn workers: python-socketio's stock Redis manager, nothing more.
+REDIS_ENV = "BARE_REDIS_URL"
+_redis_url = os.environ.get(REDIS_ENV, "")
+sio = socketio.AsyncServer(
+    async_mode="asgi",
+    transports=["websocket"],
+    client_manager=socketio.AsyncRedisManager(_redis_url) if _redis_url else None,
+)
 web = Quart(__name__)
 
 

@@ -9,10 +9,13 @@ traffic counts) of the worker that answers.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
+import aiosqlite.core
 from quart import Blueprint, current_app, session
+from sqlalchemy import event
 
 from bench.lag import LagMonitor
 from bench.traffic import TrafficCounter
@@ -30,10 +33,52 @@ HARNESS_ONLY = "benchmark harness control, registered only on the bench's own ap
 Reply = tuple[dict[str, Any], int]
 
 
+class DatabaseCounter:
+    """SQL statements the app sends, and (SQLite) hops to aiosqlite's connection threads:
+    each hop is a queue put, a thread wake-up and a wake-up of the loop to resume, so
+    their number per decision is where a webhook's database time goes."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.thread_hops = 0
+        self.connections_opened = 0
+
+    def reset(self) -> None:
+        self.statements = self.thread_hops = self.connections_opened = 0
+
+    def install(self, engine: Any) -> None:
+        def counted_statement(*_: Any) -> None:
+            self.statements += 1
+
+        def counted_connection(*_: Any) -> None:
+            self.connections_opened += 1
+
+        event.listen(engine.sync_engine, "before_cursor_execute", counted_statement)
+        event.listen(engine.sync_engine, "connect", counted_connection)
+        original = aiosqlite.core.Connection._execute
+        if getattr(original, "_bench_counted", False):
+            return
+
+        async def counted_hop(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.thread_hops += 1
+            return await original(conn, fn, *args, **kwargs)
+
+        counted_hop._bench_counted = True  # type: ignore[attr-defined]
+        aiosqlite.core.Connection._execute = counted_hop  # type: ignore[method-assign,assignment]
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "statements": self.statements,
+            "thread_hops": self.thread_hops,
+            "connections_opened": self.connections_opened,
+        }
+
+
 class Instruments:
     def __init__(self) -> None:
         self.lag = LagMonitor()
         self.traffic = TrafficCounter()
+        self.database = DatabaseCounter()
 
 
 def instruments() -> Instruments:
@@ -61,11 +106,13 @@ async def stats() -> Reply:
         "checked_out": pool.checkedout(),
         "size": pool.size(),
         "overflow": pool.overflow(),
+        "limit": pool.size() + max(0, getattr(pool, "_max_overflow", 0)),
     }
     return {
         "pid": os.getpid(),
         "lag": tools.lag.summary(),
         "db_pool": db_pool,
+        "database": tools.database.snapshot(),
         **tools.traffic.snapshot(),
     }, 200
 
@@ -77,7 +124,17 @@ async def reset() -> Reply:
     tools = instruments()
     tools.lag.reset()
     tools.traffic.reset()
+    tools.database.reset()
     return {"pid": os.getpid()}, 200
+
+
+@blueprint.post("/gc/freeze")
+@public
+@csrf_exempt(HARNESS_ONLY)
+async def gc_freeze() -> Reply:
+    """What-if: move everything alive now out of the collector's reach."""
+    gc.freeze()
+    return {"pid": os.getpid(), "frozen": gc.get_freeze_count()}, 200
 
 
 @blueprint.post("/lag/start")

@@ -77,8 +77,10 @@ def _charts(results: Results, folder: Path) -> dict[str, str]:
             ("delay_p99_ms", "delay p99", "^-"),
             ("cpu_ms_per_decision", "CPU per decision", "s--"),
             ("idle_cpu_percent", "idle CPU", "x:"),
+            ("stalled_share_idle", "time stalled, idle", "d:"),
         ):
-            ax.plot(ns, [row["figures"][key]["ratio"] for row in versus], style, label=label)
+            ratios = [(row["figures"].get(key) or {}).get("ratio") for row in versus]
+            ax.plot(ns, [float("nan") if r is None else r for r in ratios], style, label=label)
         ax.axhline(1.5, color="green", lw=0.8, ls="--")
         ax.text(ns[0], 1.5, " target: 1.5× bare", va="bottom", fontsize=8, color="green")
         ax.set_xscale("log")
@@ -185,10 +187,21 @@ def _charts(results: Results, folder: Path) -> dict[str, str]:
 
 
 def _gen2_max(entry: dict[str, Any]) -> float | None:
+    """The longest full collection in the idle window or the rounds (the stall probe);
+    older results kept it in the lag sampler's figures."""
+    found = [
+        ((entry.get(f"{window}_probe") or {}).get("gc") or {}).get("gen2", {}).get("longest_ms")
+        for window in ("idle", "rounds")
+    ]
     lag = entry.get("lag_during_rounds_ms") or {}
-    gen2 = (lag.get("gc_pause_ms") or {}).get("gen2") or {}
-    value = gen2.get("max")
-    return None if value is None else float(value)
+    found.append(((lag.get("gc_pause_ms") or {}).get("gen2") or {}).get("max"))
+    values = [float(v) for v in found if isinstance(v, int | float) and v > 0]
+    return max(values) if values else None
+
+
+def _stalled(entry: dict[str, Any], window: str) -> str:
+    share = (entry.get(f"{window}_probe") or {}).get("stalled_share")
+    return _share(share)
 
 
 def _what_if_rows(
@@ -248,6 +261,10 @@ def _what_if_rows(
 # --- the page ----------------------------------------------------------------------------
 
 
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
 VERSUS_BARE = (
     ("delay_p50_ms", "delay p50", _ms),
     ("delay_p99_ms", "delay p99", _ms),
@@ -255,14 +272,26 @@ VERSUS_BARE = (
     ("share_over_50_ms", "decisions over 50 ms", lambda v: _share(v)),
     ("share_over_100_ms", "decisions over 100 ms", lambda v: _share(v)),
     ("cpu_ms_per_decision", "server CPU per decision", _ms),
+    ("gc_ms_per_decision", "GC pauses per decision", _ms),
+    ("full_gc_per_1000_decisions", "full collections per 1,000 decisions", _num),
+    ("longest_full_gc_ms", "longest full collection", _ms),
+    ("stalled_share_rounds", "time stalled > 20 ms, deciding", lambda v: _share(v)),
     ("idle_cpu_percent", "idle CPU", lambda v: "–" if v is None else f"{v:g} %"),
+    ("stalled_share_idle", "time stalled > 20 ms, idle", lambda v: _share(v)),
     ("rss_per_waiter_bytes", "memory per waiting page", lambda v: _kb(v)),
+)
+VERSUS_GROUPS = (
+    ("versus_bare", "one worker, SQLite", "push", "bare"),
+    ("versus_bare_postgres", "one worker, PostgreSQL", "postgres", "postgres_bare"),
+    ("versus_bare_redis", "2 workers + Redis, SQLite", "redis", "redis_bare"),
 )
 CHANGES = Path(__file__).resolve().parent.parent / "docs" / "benchmarks-changes.md"
 
 
 def _share(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f} %"
+    if value is None:
+        return "–"
+    return f"{100 * value:.2f} %" if value < 0.01 else f"{100 * value:.1f} %"
 
 
 def _kb(value: float | None) -> str:
@@ -271,46 +300,133 @@ def _kb(value: float | None) -> str:
 
 def _versus_bare(results: Results) -> list[str]:
     """The issue's table: each figure for push2fa and for the bare stack, same run."""
-    rows_in = results.get("versus_bare") or []
-    if not rows_in:
+    groups = [(g, results.get(g[0]) or []) for g in VERSUS_GROUPS]
+    if not any(rows for _, rows in groups):
         return []
     lines = [
         "## push2fa against the bare stack (same run)",
         "",
         "The bare stack (`bench/bare.py`: Quart + python-socketio + Hypercorn, a POST that "
-        "emits to a room, no database) runs right after push2fa at each N, with the same "
-        "Hypercorn configuration, client fleet and callbacks. The ratio survives a busy "
-        "machine better than either absolute figure. A missing event counts as slower "
-        "than every threshold.",
+        "emits to a room, no database, no signature) runs right after push2fa at each N, "
+        "with the same Hypercorn configuration, workers (and, with 2 workers, python-socketio's "
+        "stock Redis manager), client fleet, callbacks and stall probe. The ratio survives a "
+        "busy machine better than either absolute figure. A missing event counts as slower "
+        "than every threshold. Time stalled is the share of wall time the server's event loop "
+        "was held more than 20 ms (bench/probe.py); with 2 workers it is one worker's.",
         "",
     ]
-    rows = []
-    for entry in rows_in:
-        for key, label, fmt in VERSUS_BARE:
-            cell = entry["figures"].get(key) or {}
-            ratio = cell.get("ratio")
-            rows.append(
-                [
-                    f"{label}, {_n(entry['n'])} waiting",
-                    fmt(cell.get("push2fa")),
-                    fmt(cell.get("bare")),
-                    "–" if ratio is None else f"{ratio:g}×",
-                ]
-            )
-    lines += _table(["figure", "push2fa", "bare", "ratio"], rows)
+    for (_, title, ours_key, bare_key), rows_in in groups:
+        if not rows_in:
+            continue
+        rows = []
+        for entry in rows_in:
+            for key, label, fmt in VERSUS_BARE:
+                cell = entry["figures"].get(key) or {}
+                ratio = cell.get("ratio")
+                rows.append(
+                    [
+                        f"{label}, {_n(entry['n'])} waiting",
+                        fmt(cell.get("push2fa")),
+                        fmt(cell.get("bare")),
+                        "–" if ratio is None else f"{ratio:g}×",
+                    ]
+                )
+        lines += [f"### {title}", ""]
+        lines += _table(["figure", "push2fa", "bare", "ratio"], rows)
+        lines += [""]
+        database = [
+            e
+            for e in _ok(results.get(ours_key))
+            if e.get("database_per_decision") and e.get("workers", 1) == 1
+        ]
+        for e in database:
+            per = e["database_per_decision"]
+            lines += [
+                f"push2fa's database work per decision at {_n(e['n'])} waiting: "
+                f"{per.get('statements', 0):g} SQL statements, "
+                f"{per.get('thread_hops', 0):g} hops to aiosqlite's connection threads "
+                f"(0 on PostgreSQL), {per.get('connections_opened', 0):g} connections opened.",
+                "",
+            ]
+        objects = []
+        for kind in (ours_key, bare_key):
+            for e in _ok(results.get(kind)):
+                idle = e.get("idle_probe") or {}
+                if idle.get("gc_tracked_objects") is not None:
+                    objects.append(
+                        f"{'push2fa' if kind == ours_key else 'bare'} at {_n(e['n'])}: "
+                        f"{idle['gc_tracked_objects']:,} tracked, "
+                        f"{idle.get('gc_frozen_objects', 0):,} frozen"
+                    )
+        if objects:
+            lines += [
+                "Objects the collector walks while idle (a full collection's work): "
+                + "; ".join(objects)
+                + ".",
+                "",
+            ]
     pauses = [
         p["longest_ms"]
-        for kind in ("push", "bare")
+        for kind in ("push", "bare", "postgres", "postgres_bare", "redis", "redis_bare")
         for e in _ok(results.get(kind))
         for p in e.get("client_pauses") or []
     ]
     if pauses:
         lines += [
+            f"Client processes' own pauses while timing (GC, recorded per process): longest "
+            f"{_ms(max(pauses))}; their heaps are frozen after connecting, and the pages that "
+            "get decided live in a small probe process of their own.",
             "",
-            f"Client processes' own longest GC pause while timing: {_ms(max(pauses))} "
-            "(their heaps are frozen after connecting).",
         ]
-    return [*lines, ""]
+    return lines
+
+
+def _machine_load(results: Results) -> str:
+    """How busy the rest of the machine was while each scenario ran."""
+    seen: list[dict[str, float]] = []
+    for value in results.values():
+        for entry in value if isinstance(value, list) else [value]:
+            load = entry.get("machine_load") if isinstance(entry, dict) else None
+            if isinstance(load, dict) and load.get("others_percent") is not None:
+                seen.append(load)
+    if not seen:
+        return ""
+    mean = sum(s["others_percent"] for s in seen) / len(seen)
+    top = max(float(s.get("others_max_percent") or s["others_percent"]) for s in seen)
+    busy = "busy" if mean > 25 else "quiet"
+    return (
+        f"The machine was {busy}: processes outside the benchmark used {mean:.0f} % of a "
+        f"core on average while the scenarios ran (at most {top:.0f} % of its 200 %). Read "
+        "the ratios to the bare stack, measured minutes apart in the same run; absolute "
+        "figures move with that load."
+    )
+
+
+CARRIED = ("polling", "throughput", "storm")
+
+
+def carry_over(results: Results, results_path: Path) -> Results:
+    """Scenarios a full run skipped, taken from the newest earlier full results file that
+    has them, and named as such on the page."""
+    missing = [key for key in CARRIED if key not in results]
+    if not missing or results.get("mode") != "full":
+        return results
+    merged = dict(results)
+    carried: dict[str, str] = dict(results.get("carried_over") or {})
+    folder = results_path.parent
+    for path in sorted(folder.glob("*.json"), reverse=True):
+        if path.resolve() == results_path.resolve() or not missing:
+            continue
+        older = json.loads(path.read_text())
+        if older.get("mode") != "full":
+            continue
+        for key in [k for k in missing if k in older]:
+            merged[key] = older[key]
+            carried[key] = f"{folder.name}/{path.name}"
+            missing.remove(key)
+    if carried:
+        merged["carried_over"] = carried
+    return merged
 
 
 def _changes() -> list[str]:
@@ -340,15 +456,36 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     )
     add("")
 
-    add("## Targets (issue 6)")
-    add("")
-    rows = []
-    for row in results.get("targets", []):
-        value = "not measured" if row["measured"] is None else f"{row['measured']:g} {row['unit']}"
-        verdict = {True: "met", False: "**missed**", None: "–"}[row["met"]]
-        rows.append([row["target"], row["goal"], value, verdict])
-    out += _table(["target", "goal", "measured", ""], rows)
-    add("")
+    load = _machine_load(results)
+    if load:
+        add(load)
+        add("")
+    carried = results.get("carried_over") or {}
+    if carried:
+        add(
+            "Not re-run this time, shown from an earlier full run of older code (not "
+            "comparable with this run's figures): "
+            + "; ".join(f"{key} from `{source}`" for key, source in carried.items())
+            + "."
+        )
+        add("")
+    for key, title in (
+        ("targets_13", "Targets (issue 13: one worker unless named, ratios to the bare stack)"),
+        ("targets", "Targets (issue 6)"),
+    ):
+        if key not in results:
+            continue
+        add(f"## {title}")
+        add("")
+        rows = []
+        for row in results[key]:
+            value = (
+                "not measured" if row["measured"] is None else f"{row['measured']:g} {row['unit']}"
+            )
+            verdict = {True: "met", False: "**missed**", None: "–"}[row["met"]]
+            rows.append([row["target"], row["goal"], value, verdict])
+        out += _table(["target", "goal", "measured", ""], rows)
+        add("")
 
     out += _versus_bare(results)
     if "versus_bare" in charts:
@@ -360,11 +497,24 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     if push:
         add("## Webhook → browser delay, one worker")
         add("")
+        plan = results["plan"]
+        minutes = plan.get("decision_minutes") or 0
+        pace = f"{plan['decision_rate']:g} signed callbacks/s"
+        if minutes:
+            rates = sorted(
+                {
+                    round(min(plan["decision_rate"], e["decisions"] / (60 * minutes)), 1)
+                    for e in push
+                }
+            )
+            pace = (
+                f"{'–'.join(f'{r:g}' for r in (rates[0], rates[-1]) if r)} signed callbacks/s "
+                f"(each N's decisions spread over {minutes:g} min)"
+            )
         add(
             f"{push[0]['rounds'][0]['decisions'] if push[0]['rounds'] else 0}–"
             f"{max(r['decisions'] for e in push for r in e['rounds'])} decisions per round at "
-            f"{results['plan']['decision_rate']:g} signed callbacks/s, "
-            f"{results['plan']['rounds']} rounds per N on the same N open sockets; the "
+            f"{pace}, {plan['rounds']} rounds per N on the same N open sockets; the "
             "percentiles pool every round. `p99 per round` shows the spread between rounds."
         )
         add("")
@@ -377,7 +527,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
                     _n(e["n"]),
                     *_delay_cells(e["delay_ms"]),
                     spread,
-                    _ms((e.get("lag_during_rounds_ms") or {}).get("p99")),
+                    _stalled(e, "rounds"),
                     _ms(_gen2_max(e)),
                     f"{e['received']}/{e['decisions']}",
                     e["client_processes"],
@@ -389,7 +539,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
                 "N",
                 *PERCENTILES,
                 "p99 per round",
-                "loop lag p99",
+                "time stalled > 20 ms",
                 "longest full GC",
                 "events/decisions",
                 "client processes",
@@ -413,11 +563,12 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
             add("")
 
         add(
-            "`loop lag p99` is the server's event-loop lag while the decisions flowed; a "
-            "delay tail far above it was spent waiting outside the loop (database locks or "
-            "connections), not in Python on the loop. `longest full GC` is the longest "
-            "generation-2 garbage collection in that time: it stops the loop, and it walks "
-            "every live object, so it grows with the number of open sockets."
+            "`time stalled > 20 ms` is the share of the rounds' wall time during which the "
+            "server's event loop was held more than 20 ms (bench/probe.py): no socket heard "
+            "anything meanwhile. `longest full GC` is the longest generation-2 garbage "
+            "collection (idle window or rounds): it stops the loop and walks every tracked "
+            "object not frozen, so it grows with the number of open sockets unless they are "
+            "frozen (push2fa/heap.py)."
         )
         add("")
         add("## What waiting costs the server")
@@ -433,6 +584,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
                     f"{e['rss_per_waiter_bytes'] / 1024:.1f} KB",
                     f"{idle['cpu_percent']['server']:g} %",
                     f"{idle['cpu_percent'].get('server_loop_thread', 0):g} %",
+                    _stalled(e, "idle"),
                     f"{idle['safety_net_polls'] / seconds:.1f}/s",
                     f"{idle['http_requests']}",
                     f"{(idle['ws_frames_in'] + idle['ws_frames_out']) / seconds:.0f}/s",
@@ -446,6 +598,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
                 "per browser",
                 "idle CPU",
                 "of which loop thread",
+                "time stalled > 20 ms",
                 "safety-net polls",
                 "HTTP requests while idle",
                 "ws frames",
@@ -758,6 +911,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
     add("make bench-quick    # CI smoke: N = 20, under a minute, writes bench/results/tmp/")
     add("python -m bench.report bench/results/<date>.json   # re-render this page only")
     add("python -m bench.profile --n 1000 --callbacks 1000  # py-spy profile of the webhook path")
+    add("python -m bench.hotpath --n 1000 --decisions 800   # CPU, SQL, hops, GC per decision")
     add("```")
     add("")
     add(f"This run: `{results['command'].strip()}`")
@@ -766,6 +920,7 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
 
 
 def write(results: Results, results_path: Path, doc: Path, chart_dir: Path) -> None:
+    results = carry_over(results, results_path)
     charts = _charts(results, chart_dir)
     try:
         shown = str(results_path.relative_to(doc.parent.parent))

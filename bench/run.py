@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import baseline, machine, scenarios, targets
 from bench.procs import Children, install_signal_handlers, raise_fd_limit
+from bench.stack import StackOptions
 from push2fa.config import PROJECT_ROOT
 
 log = logging.getLogger("bench")
@@ -34,7 +35,7 @@ RESULTS = PROJECT_ROOT / "bench" / "results"
 SCRATCH = RESULTS / "tmp"
 DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
 CHARTS = PROJECT_ROOT / "docs" / "benchmarks"
-SCENARIOS = ("push", "polling", "throughput", "storm", "redis", "whatif")
+SCENARIOS = ("push", "postgres", "redis", "polling", "throughput", "storm", "whatif")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--sizes", default="", help="comma-separated N for push (and bare)")
+    parser.add_argument("--postgres-sizes", default=None, help="N for the PostgreSQL run")
+    parser.add_argument("--redis-sizes", default=None, help="N for 2 workers + Redis")
     parser.add_argument(
         "--decision-minutes",
         type=float,
@@ -97,29 +100,72 @@ def wait_until_quiet(limit: float, threshold: float = 25.0) -> dict[str, float]:
     return {"waited_seconds": round(time.monotonic() - started, 1), "others_percent": others}
 
 
+async def _against_bare(
+    ctx: scenarios.Context,
+    key: str,
+    sizes: list[int],
+    options: StackOptions,
+    label: str,
+) -> dict[str, Any]:
+    """Each N on push2fa with `options`, then at once on the bare stack with as many
+    workers (and Redis between them when push2fa has it): `key`, `key`_bare and the
+    ratios, all from the same few minutes of the same machine."""
+    ours: list[dict[str, Any]] = []
+    reference: list[dict[str, Any]] = []
+    for n in sizes:
+        ours.append(
+            await _guarded(f"{label} N={n}", partial(scenarios.push_delay, ctx, n, options))
+        )
+        reference.append(
+            await _guarded(
+                f"bare stack ({label}) N={n}",
+                partial(
+                    baseline.bare_push_delay,
+                    ctx.children,
+                    ctx.workdir,
+                    ctx.plan,
+                    n,
+                    options.workers,
+                    options.redis_url,
+                ),
+            )
+        )
+    bare_key = "bare" if key == "push" else f"{key}_bare"
+    versus_key = "versus_bare" if key == "push" else f"versus_bare_{key}"
+    return {key: ours, bare_key: reference, versus_key: baseline.ratios(ours, reference)}
+
+
 async def run_plan(ctx: scenarios.Context) -> dict[str, Any]:
     plan = ctx.plan
     results: dict[str, Any] = {}
     if plan.wants("push"):
         # Each N on push2fa, then at once on the bare stack: the reference, same run.
-        results["push"], results["bare"] = [], []
-        for n in plan.push_sizes:
-            results["push"].append(
-                await _guarded(f"push N={n}", partial(scenarios.push_delay, ctx, n))
+        results.update(
+            await _against_bare(ctx, "push", plan.push_sizes, ctx.options(), label="push")
+        )
+    if plan.wants("postgres") and plan.postgres_sizes:
+        results.update(
+            await _against_bare(
+                ctx,
+                "postgres",
+                plan.postgres_sizes,
+                ctx.options(database="postgres"),
+                label="push on PostgreSQL",
             )
-            results["bare"].append(
-                await _guarded(
-                    f"bare stack N={n}",
-                    partial(
-                        baseline.bare_push_delay,
-                        ctx.children,
-                        ctx.workdir,
-                        plan,
-                        n,
-                    ),
+        )
+    if plan.wants("redis"):
+        if await scenarios.redis_available(plan.redis_url):
+            results.update(
+                await _against_bare(
+                    ctx,
+                    "redis",
+                    plan.redis_sizes,
+                    ctx.options(workers=2, redis_url=plan.redis_url),
+                    label="2 workers + Redis",
                 )
             )
-        results["versus_bare"] = baseline.ratios(results["push"], results["bare"])
+        else:
+            results["redis"] = [{"scenario": "redis", "error": f"no Redis at {plan.redis_url}"}]
     if plan.wants("polling"):
         results["polling"] = [
             await _guarded(
@@ -134,16 +180,6 @@ async def run_plan(ctx: scenarios.Context) -> dict[str, Any]:
         )
     if plan.wants("storm"):
         results["storm"] = await _guarded("bcrypt storm", partial(scenarios.bcrypt_storm, ctx))
-    if plan.wants("redis"):
-        if await scenarios.redis_available(plan.redis_url):
-            results["redis"] = [
-                await _guarded(
-                    f"2 workers + Redis N={n}", partial(scenarios.two_workers_redis, ctx, n)
-                )
-                for n in plan.redis_sizes
-            ]
-        else:
-            results["redis"] = [{"scenario": "redis", "error": f"no Redis at {plan.redis_url}"}]
     if plan.wants("whatif") and plan.what_if_n:
         results["whatif"] = [
             {"name": name, "compare_with": baseline, "result": await _guarded(name, work)}
@@ -171,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     plan.database = args.database
     if args.sizes:
         plan.push_sizes = [int(size) for size in args.sizes.split(",")]
+    if args.postgres_sizes is not None:
+        plan.postgres_sizes = [int(size) for size in args.postgres_sizes.split(",") if size]
+    if args.redis_sizes is not None:
+        plan.redis_sizes = [int(size) for size in args.redis_sizes.split(",") if size]
     if args.decision_minutes is not None:
         plan.decision_minutes = args.decision_minutes
     stamp = datetime.now(UTC)
@@ -196,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         **results,
     }
     document["targets"] = targets.evaluate(document)
+    document["targets_13"] = targets.evaluate(document, targets.TARGETS_13)
     target = args.results or (
         SCRATCH / f"{stamp:%Y-%m-%d}-quick.json"
         if args.quick

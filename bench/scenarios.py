@@ -37,7 +37,6 @@ from push2fa.models import LoginChallenge
 
 log = logging.getLogger("bench")
 
-POOL_MAX_OVERFLOW = 10  # SQLAlchemy's default, which push2fa.db keeps
 CHALLENGE_TTL = 600  # seeded challenges outlive the longest scenario (the app's default is 120)
 RECEIPT_GRACE = 5.0  # how long after the last decision a page may still report its event
 
@@ -65,11 +64,11 @@ class Plan:
     storm_seconds: float
     storm_baseline_seconds: float
     redis_sizes: list[int]
+    postgres_sizes: list[int] = field(default_factory=list)
     what_if_n: int = 0  # 0: no what-if experiments
     # Spread each N's decisions over this many minutes (rate lowered to fit, never raised);
     # 0: at decision_rate, as fast as the quick run wants.
     decision_minutes: float = 0.0
-    what_if_db_n: int = 1000
     redis_url: str = "redis://127.0.0.1:6379/0"
     database: str = "sqlite"
     is_quick: bool = False
@@ -98,6 +97,7 @@ class Plan:
             storm_seconds=10.0,
             storm_baseline_seconds=5.0,
             redis_sizes=[1000, 5000],
+            postgres_sizes=[1000],
             what_if_n=5000,
         )
 
@@ -123,6 +123,7 @@ class Plan:
             storm_seconds=1.0,
             storm_baseline_seconds=1.0,
             redis_sizes=[20],
+            postgres_sizes=[20],
             is_quick=True,
         )
 
@@ -146,7 +147,7 @@ class Context:
         return self.password_hash
 
     def options(self, **changes: Any) -> StackOptions:
-        return StackOptions(database=self.plan.database, **changes)
+        return StackOptions(**({"database": self.plan.database} | changes))
 
 
 @contextlib.asynccontextmanager
@@ -331,22 +332,24 @@ async def push_delay(
             rss_after = stack.server_rss()
             ramp.append({"websockets": connected["connected"], "rss": rss_after})
             await stack.bench("POST", "reset")
+            await stack.probe(reset=True)
             polls_before = await _safety_net_polls(stack)
             idle_cpu = await stack.cpu_percent_over(plan.idle_seconds)
+            idle_probe = await stack.probe()
             polls_after = await _safety_net_polls(stack)
             idle_traffic = await stack.bench("GET", "stats")
             pool = probe
-            # The lag sampler runs only while decisions flow: its stalls show what held the
-            # loop when a delay was long (it stays off in the idle window it would disturb).
-            await stack.bench("POST", "lag/start")
+            # The same probe as the bare stack's (bench/probe.py) times stalls and
+            # collections while the decisions flow; nothing else samples the loop.
             await stack.bench("POST", "reset")
+            await stack.probe(reset=True)
             cpu_before = stack.server_cpu_seconds()
             rounds, pooled = await _decide_rounds(
                 stack, fleet, pool[emulator_share:], plan, plan.rounds
             )
             cpu_rounds = stack.server_cpu_seconds() - cpu_before
-            lag = (await stack.bench("GET", "stats"))["lag"]
-            await stack.bench("POST", "lag/stop")
+            rounds_probe = await stack.probe()
+            rounds_database = (await stack.bench("GET", "stats"))["database"]
             emulator_round = None
             if emulator_share:
                 batch = pool[: min(emulator_share, plan.decisions_per_round)]
@@ -380,13 +383,17 @@ async def push_delay(
             "ws_frames_out": counts.get("ws_frames_out", 0),
             "safety_net_polls": polls_after - polls_before,
         },
+        "idle_probe": idle_probe,
         "rounds": rounds,
         "delay_ms": summarize(pooled),
         "shares": baseline.shares_over(pooled, missing_total),
         "missing": missing_total,
         "cpu_ms_per_decision": round(1000 * cpu_rounds / max(1, decisions), 3),
         "client_pauses": client_pauses,
-        "lag_during_rounds_ms": lag,
+        "rounds_probe": rounds_probe,
+        "database_per_decision": {
+            key: round(count / max(1, decisions), 2) for key, count in rounds_database.items()
+        },
         "decisions": decisions,
         "received": sum(r["received"] for r in rounds),
         "every_decided_waiter_got_its_event": all(r["missing"] == 0 for r in rounds),
@@ -569,7 +576,7 @@ async def bcrypt_storm(ctx: Context, executor_threads: int = 0) -> dict[str, Any
                 await watcher
             stats = await stack.bench("GET", "stats")
             lag_storm = stats["lag"]
-            pool_limit = stats["db_pool"]["size"] + POOL_MAX_OVERFLOW
+            pool_limit = stats["db_pool"]["limit"]
             await stack.bench("POST", "lag/stop")
     return {
         "n": n,
@@ -609,11 +616,6 @@ async def redis_available(url: str) -> bool:
         await client.aclose()
 
 
-async def two_workers_redis(ctx: Context, n: int) -> dict[str, Any]:
-    opts = ctx.options(workers=2, redis_url=ctx.plan.redis_url)
-    return await push_delay(ctx, n, opts)
-
-
 # --- what-if experiments -----------------------------------------------------------------
 
 WHAT_IF_STORM_THREADS = 1  # bcrypt may use one core of two; the event loop keeps the other
@@ -625,7 +627,7 @@ def what_if(ctx: Context) -> list[tuple[str, str, Callable[[], Awaitable[dict[st
     figure it would improve: (name, the figure it compares with, the scenario to run).
     Each is an ordinary scenario with one setting changed."""
     plan = ctx.plan
-    n, db_n = plan.what_if_n, plan.what_if_db_n
+    n = plan.what_if_n
     quiet = ctx.options(extra_env={"PUSH2FA_STATUS_POLL_DELAY": WHAT_IF_QUIET_SAFETY_NET})
     runs: list[tuple[str, str, Callable[[], Awaitable[dict[str, Any]]]]] = [
         (
@@ -648,12 +650,4 @@ def what_if(ctx: Context) -> list[tuple[str, str, Callable[[], Awaitable[dict[st
             ),
         )
     )
-    if plan.database == "sqlite":
-        runs.append(
-            (
-                f"N = {db_n:,} on PostgreSQL (asyncpg) instead of SQLite",
-                f"push:{db_n}",
-                partial(push_delay, ctx, db_n, StackOptions(database="postgres"), tag="-pg"),
-            )
-        )
     return runs

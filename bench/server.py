@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.server")
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
     parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--app", default="bench.asgi:app", help="bench.bare:app: the reference")
+    parser.add_argument("--app", default="bench.asgi:app", help="bench.bare_asgi:app: reference")
     args = parser.parse_args(argv)
     raise_fd_limit()
     config = Config.from_toml(str(PROJECT_ROOT / "hypercorn.toml"))

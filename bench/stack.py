@@ -90,6 +90,12 @@ class Stack:
             body: dict[str, Any] = await resp.json()
             return body
 
+    async def probe(self, reset: bool = False) -> dict[str, Any]:
+        """The stall and GC probe (bench/probe.py), as on the bare stack."""
+        from bench.baseline import read_probe
+
+        return await read_probe(self.http, self.app_url, reset)
+
     def loop_thread_cpu_seconds(self) -> float:
         """CPU of the event-loop thread alone (one worker: the server's main thread); the
         rest of the process is database and to_thread worker threads, and the kernel."""

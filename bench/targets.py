@@ -102,9 +102,129 @@ TARGETS = (
 )
 
 
-def evaluate(results: Results) -> list[dict[str, Any]]:
+def _versus(key: str, n: int | None, figure: str, part: str = "ratio") -> Callable[[Results], Any]:
+    """A figure of the push2fa / bare comparison (bench.baseline.ratios) at N (None: the
+    largest N measured)."""
+
+    def measure(results: Results) -> float | None:
+        rows = results.get(key) or []
+        if n is not None:
+            rows = [r for r in rows if r["n"] == n]
+        if not rows:
+            return None
+        cell = max(rows, key=lambda r: r["n"])["figures"].get(figure) or {}
+        value = cell.get(part)
+        return None if value is None else float(value)
+
+    return measure
+
+
+def _memory_over_bare(results: Results) -> float | None:
+    rows = results.get("versus_bare") or []
+    if not rows:
+        return None
+    cell = max(rows, key=lambda r: r["n"])["figures"]["rss_per_waiter_bytes"]
+    if cell.get("push2fa") is None or cell.get("bare") is None:
+        return None
+    return float(cell["push2fa"] - cell["bare"]) / 1024
+
+
+def _within(limit: float) -> Callable[[float], bool]:
+    return lambda v: v <= limit
+
+
+# Issue 13: one worker, every figure against the bare stack measured in the same run.
+TARGETS_13 = (
+    Target(
+        "delay p50 ÷ bare, 1,000 waiting",
+        "≤ 1.5×",
+        _versus("versus_bare", 1000, "delay_p50_ms"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "delay p99, 1,000 waiting",
+        "≤ 10 ms",
+        _versus("versus_bare", 1000, "delay_p99_ms", "push2fa"),
+        _within(10),
+        "ms",
+    ),
+    Target(
+        "delay p99, 10,000 waiting",
+        "≤ 50 ms",
+        _versus("versus_bare", 10_000, "delay_p99_ms", "push2fa"),
+        _within(50),
+        "ms",
+    ),
+    Target(
+        "server CPU per decision ÷ bare, 1,000 waiting",
+        "≤ 1.5×",
+        _versus("versus_bare", 1000, "cpu_ms_per_decision"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "idle CPU ÷ bare, 1,000 waiting",
+        "≤ 1.5×",
+        _versus("versus_bare", 1000, "idle_cpu_percent"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "idle CPU ÷ bare, 5,000 waiting",
+        "≤ 1.5×",
+        _versus("versus_bare", 5000, "idle_cpu_percent"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "idle CPU ÷ bare, 10,000 waiting",
+        "≤ 1.5×",
+        _versus("versus_bare", 10_000, "idle_cpu_percent"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "time stalled idle ÷ bare, largest N",
+        "≤ 1.5×",
+        _versus("versus_bare", None, "stalled_share_idle"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "memory push2fa adds per waiting page, largest N",
+        "≤ 2 KB",
+        _memory_over_bare,
+        _within(2),
+        "KB",
+    ),
+    Target(
+        "delay p50 ÷ bare, PostgreSQL, 1,000 waiting",
+        "≤ 1.5×",
+        _versus("versus_bare_postgres", 1000, "delay_p50_ms"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "server CPU per decision ÷ bare, PostgreSQL",
+        "≤ 1.5×",
+        _versus("versus_bare_postgres", None, "cpu_ms_per_decision"),
+        _within(1.5),
+        "×",
+    ),
+    Target(
+        "delay p50 ÷ bare, 2 workers + Redis",
+        "≤ 1.5×",
+        _versus("versus_bare_redis", None, "delay_p50_ms"),
+        _within(1.5),
+        "×",
+    ),
+)
+
+
+def evaluate(results: Results, targets: tuple[Target, ...] = TARGETS) -> list[dict[str, Any]]:
     rows = []
-    for target in TARGETS:
+    for target in targets:
         value = target.measure(results)
         rows.append(
             {

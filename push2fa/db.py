@@ -23,6 +23,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# SQLAlchemy's default ceiling (5 pooled + 10 overflow), with every connection kept once
+# opened: an overflow connection used to be closed when returned, and the next burst then
+# opened it again, a new thread and four pragmas per aiosqlite connection (a new server
+# process per PostgreSQL one), paid by whichever webhook happened to need it.
+POOL_SIZE = 15
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,9 +53,12 @@ def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     # A local SQLite file never drops a connection: no ping round trip per checkout.
     kwargs: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    if not in_memory:  # (an in-memory SQLite database has a one-connection pool of its own)
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=0)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            _create_private(Path(parsed.database))
+        if not in_memory:
+            _create_private(Path(str(parsed.database)))
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from push2fa import mail_budget
+from push2fa import heap, mail_budget
 from push2fa.authy.errors import AuthyError
 from push2fa.domain import audit, challenges, webhook_nonces
 from push2fa.domain import enrollment as enrol
@@ -195,6 +195,7 @@ def steps() -> tuple[tuple[Step, float], ...]:
         (watch_enrollments_once, TICK_SECONDS),
         (Redelivery(), REDELIVERY_INTERVAL),
         (prune_once, NONCE_PRUNE_EVERY),
+        (heap.HeapFreezer(), heap.CHECK_EVERY),
         (prune_audit_once, AUDIT_PRUNE_EVERY),
         (prune_mail_sends_once, MAIL_PRUNE_EVERY),
     )

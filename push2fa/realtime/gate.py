@@ -28,6 +28,7 @@ class SocketGate:
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
         self.draining = False
+        self.opened = 0  # WebSockets accepted so far (push2fa.heap reads it)
         self._open: set[Send] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -38,6 +39,7 @@ class SocketGate:
         elif self.draining:
             await _refuse(scope, send)
         elif scope["type"] == "websocket":
+            self.opened += 1
             self._open.add(send)
             try:
                 await self.inner(scope, receive, send)

@@ -84,6 +84,11 @@ class Realtime:
     def open_websockets(self) -> int:
         return 0 if self.gate is None else self.gate.open_websockets
 
+    @property
+    def websockets_opened(self) -> int:
+        """WebSockets accepted since start (open or closed since)."""
+        return 0 if self.gate is None else self.gate.opened
+
     def set_authorizer(self, authorizer: Authorizer) -> None:
         self._authorize = authorizer
 

@@ -38,7 +38,7 @@ def _run_quick(tmp_path: Path, only: str) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary: dict[str, Any] = json.loads(results.read_text())
@@ -73,3 +73,30 @@ def test_quick_push_run_reaches_every_waiting_browser(tmp_path: Path) -> None:
     assert {"delay_p50_ms", "delay_p99_ms", "cpu_ms_per_decision", "idle_cpu_percent"} <= set(
         versus["figures"]
     )
+    # The stall and GC probe read the same way on both stacks, for both windows.
+    for entry in (push, bare):
+        for window in ("idle_probe", "rounds_probe"):
+            probe = entry[window]
+            assert probe["ticks"] > 0  # the 10 ms timer ran in that server
+            assert 0 <= probe["stalled_share"] <= 1
+            assert set(probe["gc"]) == {"gen0", "gen1", "gen2"}
+    assert {"stalled_share_idle", "stalled_share_rounds", "full_gc_per_1000_decisions"} <= set(
+        versus["figures"]
+    )
+    assert push["database_per_decision"]["statements"] > 0
+    assert {row["target"] for row in document["targets_13"]}
+
+
+def test_quick_postgres_and_redis_runs_each_have_their_bare_reference(tmp_path: Path) -> None:
+    document = _run_quick(tmp_path, "postgres,redis")
+    for key, workers in (("postgres", 1), ("redis", 2)):
+        [ours] = document[key]
+        [bare] = document[f"{key}_bare"]
+        assert "error" not in ours, ours.get("traceback")
+        assert "error" not in bare, bare.get("traceback")
+        assert ours["workers"] == bare["workers"] == workers
+        assert ours["missing"] == bare["missing"] == 0
+        [versus] = document[f"versus_bare_{key}"]
+        assert versus["n"] == 20 and versus["workers"] == workers
+    assert document["postgres"][0]["database"] == "postgres"
+    assert document["redis"][0]["redis"] and document["redis_bare"][0]["redis"]
