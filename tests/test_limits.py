@@ -46,3 +46,20 @@ async def test_case_changed_guesses_at_an_unknown_account_share_one_limit(app, c
     statuses = [await _guess(client, spellings[i % len(spellings)]) for i in range(12)]
     assert 429 not in statuses[:10], statuses
     assert statuses[10:] == [429, 429], statuses
+
+
+async def _ask_reset(client, email: str) -> int:
+    token = await get_csrf(client, "/auth/reset")
+    response = await client.post("/auth/reset", form={"csrf_token": token, "email": email})
+    status: int = response.status_code
+    return status
+
+
+async def test_reset_requests_count_per_address_whatever_the_case(app, client):
+    """The reset form's per-address limit (3 a minute) counts the address however it is
+    typed, and only that address: asking for one account's link never uses up another's."""
+    spellings = ["alice@example.com", "ALICE@example.com", " Alice@Example.COM "]
+    statuses = [await _ask_reset(client, email) for email in spellings]
+    assert 429 not in statuses, statuses
+    assert await _ask_reset(client, "alice@EXAMPLE.com") == 429
+    assert await _ask_reset(client, "bob@example.com") != 429

@@ -4,9 +4,18 @@ is covered by tests/account/test_sessions.py."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
 from push2fa import challenges, protection
 from push2fa.models import ChallengeStatus, LoginChallenge, User
 from push2fa.twofa import trusted
+from tests.auth.mailbox import body_of, parse_mail
+from tests.auth.rows import audit_events
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
@@ -37,3 +46,94 @@ async def test_this_wasnt_me_ends_other_pushes_and_trusted_browsers(app):
         assert reported.must_change_password and reported.push_blocked_until is not None
         bystander = await db.get(User, erin.id)
         assert not bystander.must_change_password and bystander.push_blocked_until is None
+
+
+# --- the consecutive-failure lock -----------------------------------------------------------
+
+
+async def _state(db, user_id: int) -> tuple[int, bool]:
+    user = await db.get(User, user_id, populate_existing=True)
+    return user.failed_attempts, user.second_factor_locked_at is not None
+
+
+async def _fail(svc, user_id: int, times: int) -> list[bool]:
+    locked = []
+    for _ in range(times):
+        async with svc.db.session() as db:
+            locked.append(
+                await protection.record_failure(db, svc.settings, user_id, "totp", svc.realtime)
+            )
+    return locked
+
+
+async def _lock_notices(svc) -> list[str]:
+    await asyncio.gather(*list(protection._mail_tasks))
+    outbox = Path(svc.settings.instance_path) / "outbox"
+    files = sorted(outbox.glob("*.eml")) if outbox.exists() else []
+    return [f"To: {m['To']}\n{body_of(m)}" for m in (parse_mail(p.read_bytes()) for p in files)]
+
+
+@pytest.fixture
+def overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**overrides, "max_failed_attempts": 3}
+
+
+async def test_the_lock_closes_at_the_limit_of_consecutive_failures_not_before(app):
+    svc = app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        dana, danas_push, _ = await _account(db, svc.settings, "dana", 11)
+        erin, erins_push, _ = await _account(db, svc.settings, "erin", 12)
+
+    assert await _fail(svc, dana.id, 2) == [False, False]
+    async with svc.db.session() as db:
+        assert await _state(db, dana.id) == (2, False)
+        assert (await db.get(LoginChallenge, danas_push.id)).status == ChallengeStatus.PENDING
+    assert await _lock_notices(svc) == []
+
+    # The third failure in a row locks, and says so once; a fourth finds it already locked.
+    assert await _fail(svc, dana.id, 2) == [True, False]
+    async with svc.db.session() as db:
+        assert await _state(db, dana.id) == (4, True)
+        # Locking ends the pushes waiting on the phone: none can be approved any more.
+        assert (await db.get(LoginChallenge, danas_push.id)).status == ChallengeStatus.CANCELLED
+        # Another account is untouched.
+        assert await _state(db, erin.id) == (0, False)
+        assert (await db.get(LoginChallenge, erins_push.id)).status == ChallengeStatus.PENDING
+    assert [e.user_id for e in await audit_events(app, "twofa.locked")] == [dana.id]
+    assert [e.user_id for e in await audit_events(app, "auth.failure")] == [dana.id] * 4
+
+
+async def test_the_owner_is_told_by_mail_when_the_lock_closes_and_how_to_get_back_in(app):
+    svc = app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        dana, _, _ = await _account(db, svc.settings, "dana", 11)
+    await _fail(svc, dana.id, 3)
+
+    notices = await _lock_notices(svc)
+    assert len(notices) == 1
+    assert "To: dana@example.com" in notices[0]
+    assert "Hello dana" in notices[0] and "After 3 failed" in notices[0]
+    assert f"{svc.settings.public_url}/auth/reset" in notices[0]
+
+
+async def test_a_second_factor_login_starts_the_count_over_and_lifts_the_lock(app):
+    svc = app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        dana, _, _ = await _account(db, svc.settings, "dana", 11)
+        erin, _, _ = await _account(db, svc.settings, "erin", 12)
+    await _fail(svc, dana.id, 2)
+    await _fail(svc, erin.id, 3)
+    async with svc.db.session() as db:
+        await db.execute(update(User).values(pushes_since_login=5))
+        await protection.record_success(db, dana.id)
+        await db.commit()
+        # Two more failures after a success are not three in a row.
+        assert await _fail(svc, dana.id, 2) == [False, False]
+        assert await _state(db, dana.id) == (2, False)
+        assert (await db.get(User, dana.id)).pushes_since_login == 0
+
+        await protection.record_success(db, erin.id)
+        await db.commit()
+        assert await _state(db, erin.id) == (0, False)
+        # Only the account that logged in starts over.
+        assert (await db.get(User, dana.id, populate_existing=True)).failed_attempts == 2
