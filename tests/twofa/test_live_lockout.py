@@ -134,3 +134,21 @@ async def test_a_recovery_code_login_lifts_the_lock(site, alice, browsers):
     assert user.second_factor_locked_at is None and user.failed_attempts == 0
     assert user.pushes_since_login == 0
     assert user.push_blocked_until is None or user.push_blocked_until <= utcnow()
+
+
+async def test_a_locked_second_factor_takes_no_app_code_not_even_the_right_one(
+    site, alice, browsers
+):
+    """App codes are short enough to guess: the lock is what bounds the guesses, so once it
+    has closed even the right code is refused, and the page says what still works."""
+    victim, authy_id, _ = alice
+    await _lock(site, browsers(), authy_id)
+    await victim.login("alice")
+    _, body = await site.control("GET", f"/devices/{authy_id}/totp")
+
+    resp = await victim.post_form("/auth/2fa/totp", {"code": body["code"]}, page="/auth/2fa/wait")
+
+    assert resp.url.path == "/auth/2fa/wait"
+    assert "codes from the app are not accepted. Use a recovery code" in victim.last_html
+    assert "Log out" not in await (await victim.get("/")).text()
+    assert (await _user(site)).second_factor_locked_at is not None
