@@ -63,3 +63,24 @@ async def test_reset_requests_count_per_address_whatever_the_case(app, client):
     assert 429 not in statuses, statuses
     assert await _ask_reset(client, "alice@EXAMPLE.com") == 429
     assert await _ask_reset(client, "bob@example.com") != 429
+
+
+async def test_username_and_email_of_one_account_share_the_per_account_limit(app, client):
+    """Both name the account: switching between them gives a guesser no fresh allowance."""
+    await register(client, "alice")
+    names = ["alice", "alice@example.com", "ALICE@EXAMPLE.COM", "Alice"]
+    statuses = [await _guess(client, names[i % len(names)]) for i in range(11)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
+
+
+@pytest.mark.parametrize("login", ["alice\x00", "al\x00ice", "\x07alice", "alice\x1b"])
+async def test_a_login_with_control_characters_is_refused_plainly_and_still_counted(
+    app, client, login: str
+):
+    """No account name holds a control character (PostgreSQL refuses NUL in a query):
+    such a login gets the form's error (400) and counts like any other, never a 500."""
+    await register(client, "alice")
+    statuses = [await _guess(client, login) for _ in range(11)]
+    assert set(statuses[:10]) == {400}, statuses
+    assert statuses[10] == 429, statuses
