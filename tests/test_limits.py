@@ -84,3 +84,24 @@ async def test_a_login_with_control_characters_is_refused_plainly_and_still_coun
     statuses = [await _guess(client, login) for _ in range(11)]
     assert set(statuses[:10]) == {400}, statuses
     assert statuses[10] == 429, statuses
+
+
+async def _register_from(app, address: str) -> int:
+    client = app.test_client()
+    token = await get_csrf(client, "/auth/register")
+    response = await client.post(
+        "/auth/register",
+        form={"csrf_token": token, "username": "x"},
+        scope_base={"client": (address, 40000)},
+    )
+    status: int = response.status_code
+    return status
+
+
+async def test_each_client_address_has_its_own_per_ip_allowance(app):
+    """The per-IP limit (registration: 10 posts a minute) counts each address apart: one
+    busy or hostile address never uses up everybody else's allowance."""
+    statuses = [await _register_from(app, "203.0.113.7") for _ in range(11)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
+    assert await _register_from(app, "198.51.100.9") != 429
