@@ -70,7 +70,10 @@ async def _lock_notices(svc) -> list[str]:
     await asyncio.gather(*list(protection._mail_tasks))
     outbox = Path(svc.settings.instance_path) / "outbox"
     files = sorted(outbox.glob("*.eml")) if outbox.exists() else []
-    return [f"To: {m['To']}\n{body_of(m)}" for m in (parse_mail(p.read_bytes()) for p in files)]
+    return [
+        f"To: {m['To']}\nSubject: {m['Subject']}\n{body_of(m)}"
+        for m in (parse_mail(p.read_bytes()) for p in files)
+    ]
 
 
 @pytest.fixture
@@ -112,8 +115,11 @@ async def test_the_owner_is_told_by_mail_when_the_lock_closes_and_how_to_get_bac
     notices = await _lock_notices(svc)
     assert len(notices) == 1
     assert "To: dana@example.com" in notices[0]
+    assert "Subject: Two-factor login locked on your push2fa account" in notices[0]
     assert "Hello dana" in notices[0] and "After 3 failed" in notices[0]
     assert f"{svc.settings.public_url}/auth/reset" in notices[0]
+    await asyncio.sleep(0)
+    assert not protection._mail_tasks, "a sent notice's task is let go, not kept for ever"
 
 
 async def test_a_second_factor_login_starts_the_count_over_and_lifts_the_lock(app):
