@@ -46,6 +46,9 @@ async def test_this_wasnt_me_ends_other_pushes_and_trusted_browsers(app):
         assert reported.must_change_password and reported.push_blocked_until is not None
         bystander = await db.get(User, erin.id)
         assert not bystander.must_change_password and bystander.push_blocked_until is None
+    # The account's security history says it was reported, and how (phone or mail link).
+    reports = await audit_events(app, "push.reported")
+    assert [(e.user_id, e.details) for e in reports] == [(dana.id, {"source": "test"})]
 
 
 # --- the consecutive-failure lock -----------------------------------------------------------
