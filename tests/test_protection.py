@@ -38,7 +38,8 @@ async def test_this_wasnt_me_ends_other_pushes_and_trusted_browsers(app):
         erin, erins_push, erins_cookie = await _account(db, svc.settings, "erin", 12)
         await protection.report_not_me(db, svc.settings, svc.realtime, dana.id, source="test")
     async with svc.db.session() as db:
-        assert (await db.get(LoginChallenge, danas_push.id)).status == ChallengeStatus.CANCELLED
+        ended = await db.get(LoginChallenge, danas_push.id)
+        assert (ended.status, ended.reason) == (ChallengeStatus.CANCELLED, "reported")
         assert (await db.get(LoginChallenge, erins_push.id)).status == ChallengeStatus.PENDING
         assert await trusted.check(db, svc.settings, dana, danas_cookie) is None
         assert await trusted.check(db, svc.settings, erin, erins_cookie) is not None

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from push2fa.account import history
 from push2fa.models import AuditEvent, LoginChallenge, RecoveryCode, utcnow
 from tests.twofa.conftest import Browser
 
@@ -69,3 +70,25 @@ async def test_a_code_after_the_phone_approved_logs_in_once_and_keeps_the_code(s
             await db.execute(select(func.count()).where(AuditEvent.event == "login.succeeded"))
         ).scalar_one()
     assert logins == 2  # the enrolment's login and this one: completed once
+
+
+@pytest.mark.parametrize(
+    ("path", "wrong", "words"),
+    [
+        ("/auth/2fa/recovery", "aaaa-bbbb-cccc", "Wrong recovery code typed"),
+        ("/auth/2fa/totp", "000000", "Wrong code from the app typed"),
+    ],
+)
+async def test_a_wrong_code_goes_into_the_security_history_as_what_it_was(
+    site, alice, path: str, wrong: str, words: str
+):
+    browser, _, _ = alice
+    await browser.login("alice")
+    await browser.post_form(path, {"code": wrong}, page="/auth/2fa/wait")
+    async with site.app.extensions["push2fa"].db.session() as db:
+        failures = (
+            (await db.execute(select(AuditEvent).where(AuditEvent.event == "auth.failure")))
+            .scalars()
+            .all()
+        )
+    assert [history.WORDS["auth.failure"](event) for event in failures] == [words]

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from push2fa.models import User, utcnow
+from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
 from tests.twofa.conftest import Browser
 
 WRONG_PASSWORDS = 120
@@ -152,3 +152,15 @@ async def test_a_locked_second_factor_takes_no_app_code_not_even_the_right_one(
     assert "codes from the app are not accepted. Use a recovery code" in victim.last_html
     assert "Log out" not in await (await victim.get("/")).text()
     assert (await _user(site)).second_factor_locked_at is not None
+
+
+async def test_the_wrong_code_that_locks_also_ends_the_push_waiting_on_the_phone(
+    site, alice, browsers
+):
+    """Once locked, nothing may be approved: the push the attacker's login sent is ended
+    too, so a tired owner cannot approve it afterwards."""
+    _, authy_id, _ = alice
+    await _lock(site, browsers(), authy_id)
+    async with site.app.extensions["push2fa"].db.session() as db:
+        pushes = (await db.execute(select(LoginChallenge))).scalars().all()
+    assert [(p.status, p.reason) for p in pushes] == [(ChallengeStatus.CANCELLED, "locked")]
