@@ -147,3 +147,22 @@ async def test_a_second_factor_login_starts_the_count_over_and_lifts_the_lock(ap
         assert await _state(db, erin.id) == (0, False)
         # Only the account that logged in starts over.
         assert (await db.get(User, dana.id, populate_existing=True)).failed_attempts == 2
+
+
+async def test_a_failure_locks_only_its_own_account(app):
+    """erin is past the limit but unlocked (counted under a higher limit, since lowered):
+    dana's wrong code must neither lock erin nor be taken for a lock of dana's own."""
+    svc = app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        dana, danas_push, _ = await _account(db, svc.settings, "dana", 11)
+        erin, _, _ = await _account(db, svc.settings, "erin", 12)
+        await db.execute(update(User).where(User.id == erin.id).values(failed_attempts=5))
+        await db.commit()
+
+    assert await _fail(svc, dana.id, 1) == [False]
+
+    async with svc.db.session() as db:
+        assert await _state(db, dana.id) == (1, False)
+        assert await _state(db, erin.id) == (5, False)
+        assert (await db.get(LoginChallenge, danas_push.id)).status == ChallengeStatus.PENDING
+    assert await _lock_notices(svc) == []
