@@ -102,7 +102,8 @@ async def test_the_lock_closes_at_the_limit_of_consecutive_failures_not_before(a
     async with svc.db.session() as db:
         assert await _state(db, dana.id) == (4, True)
         # Locking ends the pushes waiting on the phone: none can be approved any more.
-        assert (await db.get(LoginChallenge, danas_push.id)).status == ChallengeStatus.CANCELLED
+        ended = await db.get(LoginChallenge, danas_push.id)
+        assert (ended.status, ended.reason) == (ChallengeStatus.CANCELLED, "locked")
         # Another account is untouched.
         assert await _state(db, erin.id) == (0, False)
         assert (await db.get(LoginChallenge, erins_push.id)).status == ChallengeStatus.PENDING
@@ -123,8 +124,14 @@ async def test_the_owner_is_told_by_mail_when_the_lock_closes_and_how_to_get_bac
     assert len(notices) == 1
     assert "To: dana@example.com" in notices[0]
     assert "Subject: Two-factor login locked on your push2fa account" in notices[0]
-    assert "Hello dana" in notices[0] and "After 3 failed" in notices[0]
-    assert f"{svc.settings.public_url}/auth/reset" in notices[0]
+    # What happened, what it means, and the two ways back in, as the owner reads them.
+    assert (
+        "Hello dana,\n\nAfter 3 failed second-factor attempts in a row (denied pushes, "
+        "wrong numbers or wrong codes), two-factor login for your account is locked: no more "
+        "pushes or app codes are accepted. If this was not you, someone knows your password: "
+        "change it.\n\nTo get back in, log in with a recovery code, or reset your password: "
+        f"{svc.settings.public_url}/auth/reset\n"
+    ) in notices[0]
     await asyncio.sleep(0)
     assert not protection._mail_tasks, "a sent notice's task is let go, not kept for ever"
 
