@@ -39,7 +39,11 @@ async def test_this_wasnt_me_ends_other_pushes_and_trusted_browsers(app):
         await protection.report_not_me(db, svc.settings, svc.realtime, dana.id, source="test")
     async with svc.db.session() as db:
         ended = await db.get(LoginChallenge, danas_push.id)
-        assert (ended.status, ended.reason) == (ChallengeStatus.CANCELLED, "reported")
+        assert (ended.status, ended.reason, ended.decided_by) == (
+            ChallengeStatus.CANCELLED,
+            "reported",
+            "server",
+        )
         assert (await db.get(LoginChallenge, erins_push.id)).status == ChallengeStatus.PENDING
         assert await trusted.check(db, svc.settings, dana, danas_cookie) is None
         assert await trusted.check(db, svc.settings, erin, erins_cookie) is not None
@@ -103,7 +107,11 @@ async def test_the_lock_closes_at_the_limit_of_consecutive_failures_not_before(a
         assert await _state(db, dana.id) == (4, True)
         # Locking ends the pushes waiting on the phone: none can be approved any more.
         ended = await db.get(LoginChallenge, danas_push.id)
-        assert (ended.status, ended.reason) == (ChallengeStatus.CANCELLED, "locked")
+        assert (ended.status, ended.reason, ended.decided_by) == (
+            ChallengeStatus.CANCELLED,
+            "locked",
+            "server",
+        )
         # Another account is untouched.
         assert await _state(db, erin.id) == (0, False)
         assert (await db.get(LoginChallenge, erins_push.id)).status == ChallengeStatus.PENDING
