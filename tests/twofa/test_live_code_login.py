@@ -92,3 +92,19 @@ async def test_a_wrong_code_goes_into_the_security_history_as_what_it_was(
             .all()
         )
     assert [history.WORDS["auth.failure"](event) for event in failures] == [words]
+
+
+async def test_a_recovery_code_login_goes_into_the_history_as_made_with_that_code(site, alice):
+    browser, _, codes = alice
+    await browser.login("alice")
+    await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+    assert await _logged_in(browser)
+    async with site.app.extensions["push2fa"].db.session() as db:
+        approvals = (
+            (await db.execute(select(AuditEvent).where(AuditEvent.event == "push.approved")))
+            .scalars()
+            .all()
+        )
+    assert [history.WORDS["push.approved"](event) for event in approvals] == [
+        "Login approved with a recovery code"
+    ]
