@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from push2fa import challenges
 from push2fa.domain import code_login
 from push2fa.models import ChallengeStatus, LoginChallenge, User
+from push2fa.twofa import recovery
 
 
 @pytest.fixture
@@ -53,3 +55,17 @@ async def test_an_app_code_for_an_account_without_a_phone_is_refused(app):
         answer = await code_login.answer(db, svc, challenge, user, code_login.APP_CODE, "123456")
         assert (answer.consumed, answer.problem) == (None, code_login.GONE)
         assert await _after(db, user, challenge) == (0, ChallengeStatus.PENDING)
+
+
+async def test_a_code_for_a_challenge_deleted_meanwhile_is_refused_and_not_spent(app):
+    """The challenge row went away while the code was on its way (pruned): nothing to log
+    in to, so the answer is "gone" and the recovery code stays unspent."""
+    svc = app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        user, challenge = await _login_waiting(db, authy_id=11)
+        codes = await recovery.regenerate(db, svc.settings, user.id)
+        await db.execute(delete(LoginChallenge).where(LoginChallenge.id == challenge.id))
+        await db.commit()
+        answer = await code_login.answer(db, svc, challenge, user, code_login.RECOVERY, codes[0])
+        assert (answer.consumed, answer.problem) == (None, code_login.GONE)
+        assert await recovery.remaining(db, user.id) == len(codes)

@@ -67,9 +67,15 @@ async def test_a_code_after_the_phone_approved_logs_in_once_and_keeps_the_code(s
     assert await _unused_codes(site) == 10
     async with site.app.extensions["push2fa"].db.session() as db:
         logins = (
-            await db.execute(select(func.count()).where(AuditEvent.event == "login.succeeded"))
-        ).scalar_one()
-    assert logins == 2  # the enrolment's login and this one: completed once
+            (await db.execute(select(AuditEvent).where(AuditEvent.event == "login.succeeded")))
+            .scalars()
+            .all()
+        )
+    # The enrolment's login and this one, completed once, and by the phone's approval.
+    assert [history.WORDS["login.succeeded"](event) for event in logins] == [
+        "Logged in with your password",
+        "Login approved on your phone",
+    ]
 
 
 @pytest.mark.parametrize(
