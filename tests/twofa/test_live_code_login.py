@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from push2fa.account import history
-from push2fa.models import AuditEvent, LoginChallenge, RecoveryCode, utcnow
+from push2fa.models import AuditEvent, LoginChallenge, RecoveryCode, User, utcnow
 from tests.twofa.conftest import Browser
 
 
@@ -55,6 +55,9 @@ async def test_a_recovery_code_is_not_spent_when_the_login_cannot_happen(site, a
     await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
     assert not await _logged_in(browser)
     assert await _unused_codes(site) == 10
+    # A right code that came too late is no failed attempt: nothing counts toward the lock.
+    async with site.app.extensions["push2fa"].db.session() as db:
+        assert (await db.execute(select(User.failed_attempts))).scalar_one() == 0
 
 
 async def test_a_code_after_the_phone_approved_logs_in_once_and_keeps_the_code(site, alice):
