@@ -69,3 +69,18 @@ async def test_a_code_for_a_challenge_deleted_meanwhile_is_refused_and_not_spent
         answer = await code_login.answer(db, svc, challenge, user, code_login.RECOVERY, codes[0])
         assert (answer.consumed, answer.problem) == (None, code_login.GONE)
         assert await recovery.remaining(db, user.id) == len(codes)
+
+
+async def test_a_code_for_a_challenge_already_ended_says_how_it_stands(app):
+    """The login was cancelled before the code arrived: no login, no failure, the code
+    unspent, and the challenge as it stands, for the page to say why."""
+    svc = app.extensions["push2fa"]
+    async with svc.db.session() as db:
+        user, challenge = await _login_waiting(db, authy_id=11)
+        codes = await recovery.regenerate(db, svc.settings, user.id)
+        await challenges.cancel(db, svc.realtime, challenge.id, by="browser")
+        answer = await code_login.answer(db, svc, challenge, user, code_login.RECOVERY, codes[0])
+        assert (answer.consumed, answer.problem) == (None, code_login.GONE)
+        assert answer.current is not None and answer.current.status == ChallengeStatus.CANCELLED
+        assert await _after(db, user, challenge) == (0, ChallengeStatus.CANCELLED)
+        assert await recovery.remaining(db, user.id) == len(codes)
