@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from push2fa import challenges
+from push2fa.app import create_app
 from push2fa.authy import signature
 from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, WebhookNonce
 from push2fa.webhooks import NONCE_WINDOW_SECONDS
@@ -224,3 +225,33 @@ async def test_oversized_callback_refused(app, client, pending):
     padded = {**body(), "pad": "x" * (64 * 1024)}
     assert await post(client, padded) == 413
     assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+@pytest.mark.parametrize("picked", [42, ["42"], {"code": "42"}], ids=str)
+async def test_a_number_picked_in_the_wrong_shape_is_a_wrong_number_not_a_crash(
+    overrides: dict[str, Any], picked: Any
+):
+    """A signed approval whose pick is not text (a JSON number, list or object) is no pick:
+    with number matching on (the emulator's phones pick), the push is denied as the wrong
+    number, with no 500."""
+    app = create_app({**overrides, "push_service": "emulator"})
+    async with app.test_app():
+        svc = app.extensions["push2fa"]
+        for task in svc.tasks:
+            task.cancel()
+        async with svc.db.session() as db:
+            user = User(
+                username="erin", email="erin@example.com", password_hash="x", authy_id=AUTHY_ID
+            )
+            db.add(user)
+            await db.commit()
+            context = challenges.Context("1.2.3.4", "UA")
+            challenge = await challenges.create(db, user, context, 60, match_code="42")
+            await challenges.attach_provider(db, challenge, "uuid-1", 60)
+        payload = {**body(), "approval_request": {"transaction": {"reason": picked}}}
+
+        assert await post(app.test_client(), payload) == 200
+
+        async with svc.db.session() as db:
+            row = await db.get(LoginChallenge, challenge.id)
+        assert (row.status, row.reason) == (ChallengeStatus.DENIED, "wrong_number")
