@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from push2fa import challenges
+from push2fa import challenges, webhooks
 from push2fa.app import create_app
 from push2fa.authy import signature
-from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, WebhookNonce
+from push2fa.models import (
+    AuditEvent,
+    ChallengeStatus,
+    LoginChallenge,
+    User,
+    WebhookNonce,
+    utcnow,
+)
 from push2fa.webhooks import NONCE_WINDOW_SECONDS
 
 API_KEY = "webhook-test-api-key-0123456789abcdef"
@@ -255,3 +263,19 @@ async def test_a_number_picked_in_the_wrong_shape_is_a_wrong_number_not_a_crash(
         async with svc.db.session() as db:
             row = await db.get(LoginChallenge, challenge.id)
         assert (row.status, row.reason) == (ChallengeStatus.DENIED, "wrong_number")
+
+
+async def test_pruning_forgets_only_pairs_too_old_to_be_replayed(app):
+    """A (nonce, signature) pair is kept while its nonce could still pass as fresh, so a
+    replay is still caught; past twice the window it is forgotten, and the table stays small."""
+    window = timedelta(seconds=NONCE_WINDOW_SECONDS)
+    ages = {"just-now": timedelta(0), "in-window": window - timedelta(seconds=5)}
+    ages["stale"] = 2 * window + timedelta(seconds=5)
+    now = utcnow()
+    async with app.extensions["push2fa"].db.session() as db:
+        for name, age in ages.items():
+            db.add(WebhookNonce(signature=name, nonce="1", received_at=now - age))
+        await db.commit()
+        await webhooks.prune_nonces(db)
+        kept = (await db.execute(select(WebhookNonce.signature))).scalars().all()
+    assert sorted(kept) == ["in-window", "just-now"]
