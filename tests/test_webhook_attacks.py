@@ -279,3 +279,37 @@ async def test_pruning_forgets_only_pairs_too_old_to_be_replayed(app):
         await webhooks.prune_nonces(db)
         kept = (await db.execute(select(WebhookNonce.signature))).scalars().all()
     assert sorted(kept) == ["in-window", "just-now"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (body(status="pending"), "status must be approved or denied"),
+        (body(uuid=""), "uuid missing"),
+        (body(uuid="u" * 65), "uuid missing"),
+        (body(authy_id="abc"), "authy_id missing or not a number"),
+        ([body()], "body is not a JSON object"),
+    ],
+    ids=str,
+)
+async def test_a_refused_callback_says_why(app, client, pending, payload: Any, reason: str):
+    """The push service's operator (and the audit trail) learn what was wrong."""
+    nonce = now_nonce()
+    sig = (
+        "x"
+        if isinstance(payload, list)
+        else signature.sign(API_KEY, nonce, "POST", WEBHOOK, payload)
+    )
+    response = await client.post(
+        "/webhooks/authy",
+        data=json.dumps(payload),
+        headers={
+            "Content-Type": "application/json",
+            "X-Authy-Signature": sig,
+            "X-Authy-Signature-Nonce": nonce,
+        },
+    )
+    assert response.status_code == 400
+    assert await response.get_json() == {"status": "rejected", "reason": reason}
+    rejections = await count(app, AuditEvent, AuditEvent.event == "webhook.rejected")
+    assert rejections == 1
