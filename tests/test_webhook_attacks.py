@@ -313,3 +313,22 @@ async def test_a_refused_callback_says_why(app, client, pending, payload: Any, r
     assert await response.get_json() == {"status": "rejected", "reason": reason}
     rejections = await count(app, AuditEvent, AuditEvent.event == "webhook.rejected")
     assert rejections == 1
+
+
+async def test_a_callback_that_is_not_json_says_so(app, client, pending):
+    nonce = now_nonce()
+    response = await client.post(
+        "/webhooks/authy",
+        data="authy_id=4242&status=approved&uuid=uuid-1",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Authy-Signature": "x",
+            "X-Authy-Signature-Nonce": nonce,
+        },
+    )
+    assert response.status_code == 415
+    assert await response.get_json() == {
+        "status": "rejected",
+        "reason": "expected application/json",
+    }
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
