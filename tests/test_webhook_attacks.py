@@ -332,3 +332,34 @@ async def test_a_callback_that_is_not_json_says_so(app, client, pending):
         "reason": "expected application/json",
     }
     assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def _stream(client, payload: dict[str, Any], size: int) -> Any:
+    """POST `payload` padded to `size` bytes in 8 KiB chunks, with no Content-Length."""
+    raw = json.dumps({**payload, "pad": ""}).encode()
+    padded = raw[:-2] + b"x" * (size - len(raw)) + raw[-2:]
+    assert len(padded) == size
+    nonce = now_nonce()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Authy-Signature": signature.sign(API_KEY, nonce, "POST", WEBHOOK, json.loads(padded)),
+        "X-Authy-Signature-Nonce": nonce,
+    }
+    async with client.request("/webhooks/authy", method="POST", headers=headers) as connection:
+        for start in range(0, size, 8192):
+            await connection.send(padded[start : start + 8192])
+        await connection.send_complete()
+    return await connection.as_response()
+
+
+async def test_a_callback_streamed_without_a_length_is_measured_as_it_is_read(app, client, pending):
+    """With no Content-Length to refuse it up front, the body is measured when read: one
+    byte over 64 KiB is refused, exactly 64 KiB is taken."""
+    response = await _stream(client, body(), 64 * 1024 + 1)
+    assert response.status_code == 413
+    assert await response.get_json() == {"status": "rejected", "reason": "body too large"}
+    assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+    response = await _stream(client, body(), 64 * 1024)
+    assert response.status_code == 200
+    assert await status_of(app, pending) == ChallengeStatus.APPROVED
