@@ -331,6 +331,18 @@ async def test_a_callback_that_is_not_json_says_so(app, client, pending):
         "status": "rejected",
         "reason": "expected application/json",
     }
+
+    response = await client.post(
+        "/webhooks/authy",
+        data=b"{not json",
+        headers={
+            "Content-Type": "application/json",
+            "X-Authy-Signature": "x",
+            "X-Authy-Signature-Nonce": nonce,
+        },
+    )
+    assert response.status_code == 400
+    assert await response.get_json() == {"status": "rejected", "reason": "body is not JSON"}
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
 
