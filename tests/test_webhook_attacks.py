@@ -143,8 +143,21 @@ async def test_missing_signature_headers_refused(app, client, pending):
         "/webhooks/authy", data=json.dumps(body()), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 401
+    assert await response.get_json() == {
+        "status": "rejected",
+        "reason": "missing signature headers",
+    }
+    # Either header alone is as good as none.
+    for header in ("X-Authy-Signature", "X-Authy-Signature-Nonce"):
+        response = await client.post(
+            "/webhooks/authy",
+            data=json.dumps(body()),
+            headers={"Content-Type": "application/json", header: now_nonce()},
+        )
+        assert response.status_code == 401
+        assert (await response.get_json())["reason"] == "missing signature headers"
     assert await status_of(app, pending) == ChallengeStatus.PENDING
-    assert await count(app, AuditEvent, AuditEvent.event == "webhook.rejected") == 1
+    assert await count(app, AuditEvent, AuditEvent.event == "webhook.rejected") == 3
 
 
 async def test_callback_signed_with_another_key_refused(app, client, pending):
@@ -229,10 +242,43 @@ async def test_callback_that_is_not_json_refused(app, client, pending):
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
 
+def _padded(size: int) -> bytes:
+    """A genuine callback body padded to exactly `size` bytes."""
+    raw = json.dumps({**body(), "pad": ""}).encode()
+    padded = raw[:-2] + b"x" * (size - len(raw)) + raw[-2:]
+    assert len(padded) == size
+    return padded
+
+
+async def _post_with_length(client, raw: bytes) -> Any:
+    """POST `raw` signed, stating its Content-Length as a real server hands it over (Quart's
+    test client sends none), so the check made before the body is read answers."""
+    nonce = now_nonce()
+    return await client.post(
+        "/webhooks/authy",
+        data=raw,
+        headers={
+            "Content-Type": "application/json",
+            "Content-Length": str(len(raw)),
+            "X-Authy-Signature": signature.sign(API_KEY, nonce, "POST", WEBHOOK, json.loads(raw)),
+            "X-Authy-Signature-Nonce": nonce,
+        },
+    )
+
+
 async def test_oversized_callback_refused(app, client, pending):
     padded = {**body(), "pad": "x" * (64 * 1024)}
     assert await post(client, padded) == 413
+    response = await _post_with_length(client, _padded(64 * 1024 + 1))
+    assert response.status_code == 413
+    assert await response.get_json() == {"status": "rejected", "reason": "body too large"}
     assert await status_of(app, pending) == ChallengeStatus.PENDING
+
+
+async def test_a_callback_of_exactly_the_size_limit_is_taken(app, client, pending):
+    response = await _post_with_length(client, _padded(64 * 1024))
+    assert response.status_code == 200
+    assert await status_of(app, pending) == ChallengeStatus.APPROVED
 
 
 @pytest.mark.parametrize("picked", [42, ["42"], {"code": "42"}], ids=str)
@@ -346,11 +392,9 @@ async def test_a_callback_that_is_not_json_says_so(app, client, pending):
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
 
-async def _stream(client, payload: dict[str, Any], size: int) -> Any:
-    """POST `payload` padded to `size` bytes in 8 KiB chunks, with no Content-Length."""
-    raw = json.dumps({**payload, "pad": ""}).encode()
-    padded = raw[:-2] + b"x" * (size - len(raw)) + raw[-2:]
-    assert len(padded) == size
+async def _stream(client, size: int) -> Any:
+    """POST a genuine callback padded to `size` bytes in 8 KiB chunks, with no length."""
+    padded = _padded(size)
     nonce = now_nonce()
     headers = {
         "Content-Type": "application/json",
@@ -367,11 +411,11 @@ async def _stream(client, payload: dict[str, Any], size: int) -> Any:
 async def test_a_callback_streamed_without_a_length_is_measured_as_it_is_read(app, client, pending):
     """With no Content-Length to refuse it up front, the body is measured when read: one
     byte over 64 KiB is refused, exactly 64 KiB is taken."""
-    response = await _stream(client, body(), 64 * 1024 + 1)
+    response = await _stream(client, 64 * 1024 + 1)
     assert response.status_code == 413
     assert await response.get_json() == {"status": "rejected", "reason": "body too large"}
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
-    response = await _stream(client, body(), 64 * 1024)
+    response = await _stream(client, 64 * 1024)
     assert response.status_code == 200
     assert await status_of(app, pending) == ChallengeStatus.APPROVED
