@@ -73,7 +73,9 @@ async def post(
     sig: str | None = None,
     key: str = API_KEY,
     content_type: str = "application/json",
+    reason: str | None = None,
 ) -> int:
+    """POST a signed callback; its status, and with `reason`, check the refusal says so."""
     nonce = now_nonce() if nonce is None else nonce
     if sig is None:
         sig = signature.sign(key, nonce, "POST", WEBHOOK, payload)
@@ -87,6 +89,8 @@ async def post(
         },
     )
     status: int = response.status_code
+    if reason is not None:
+        assert await response.get_json() == {"status": "rejected", "reason": reason}
     return status
 
 
@@ -161,7 +165,8 @@ async def test_missing_signature_headers_refused(app, client, pending):
 
 
 async def test_callback_signed_with_another_key_refused(app, client, pending):
-    assert await post(client, body(), key="attacker-key-0000000000000000") == 401
+    attack = await post(client, body(), key="attacker-key-0000000000000000", reason="bad signature")
+    assert attack == 401
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
 
@@ -178,7 +183,8 @@ async def test_future_dated_nonce_refused(app, client, pending):
 
 
 async def test_stale_nonce_refused(app, client, pending):
-    assert await post(client, body(), nonce=now_nonce(-NONCE_WINDOW_SECONDS - 60)) == 401
+    stale = now_nonce(-NONCE_WINDOW_SECONDS - 60)
+    assert await post(client, body(), nonce=stale, reason="stale nonce") == 401
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
 
@@ -195,7 +201,7 @@ async def test_nonce_that_is_not_a_time_refused(app, client, pending, nonce):
 async def test_replayed_callback_refused(app, client, pending):
     nonce = now_nonce()
     assert await post(client, body(), nonce=nonce) == 200
-    assert await post(client, body(), nonce=nonce) == 409
+    assert await post(client, body(), nonce=nonce, reason="replayed callback") == 409
     assert await count(app, WebhookNonce) == 1
 
 
