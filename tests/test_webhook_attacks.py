@@ -74,8 +74,10 @@ async def post(
     key: str = API_KEY,
     content_type: str = "application/json",
     reason: str | None = None,
+    note: str | None = None,
 ) -> int:
-    """POST a signed callback; its status, and with `reason`, check the refusal says so."""
+    """POST a signed callback; its status. With `reason`, check the refusal says so; with
+    `note`, that the acceptance says what became of it."""
     nonce = now_nonce() if nonce is None else nonce
     if sig is None:
         sig = signature.sign(key, nonce, "POST", WEBHOOK, payload)
@@ -91,6 +93,8 @@ async def post(
     status: int = response.status_code
     if reason is not None:
         assert await response.get_json() == {"status": "rejected", "reason": reason}
+    if note is not None:
+        assert await response.get_json() == {"status": "ok", "note": note}
     return status
 
 
@@ -109,7 +113,8 @@ async def count(app, model: Any, *where: Any) -> int:
 
 
 async def test_genuine_callback_decides_its_challenge_once(app, client, pending):
-    assert await post(client, body()) == 200
+    assert await post(client, body(), note="decided") == 200
+    assert await post(client, body(), nonce=now_nonce(-1), note="already decided") == 200
     assert await status_of(app, pending) == ChallengeStatus.APPROVED
     async with app.extensions["push2fa"].db.session() as db:
         row = await db.get(LoginChallenge, pending.id)
@@ -206,14 +211,15 @@ async def test_replayed_callback_refused(app, client, pending):
 
 
 async def test_callback_for_another_device_changes_nothing(app, client, pending):
-    assert await post(client, body(authy_id=AUTHY_ID + 1)) == 200
-    assert await post(client, body(uuid="uuid-2")) == 200
+    assert await post(client, body(authy_id=AUTHY_ID + 1), note="no such request") == 200
+    assert await post(client, body(uuid="uuid-2"), note="no such request") == 200
     assert await status_of(app, pending) == ChallengeStatus.PENDING
     assert await count(app, AuditEvent, AuditEvent.event == "webhook.unknown_request") == 2
 
 
 async def test_console_test_callback_is_ignored(app, client, pending):
-    assert await post(client, body(authy_id=1234)) == 200
+    # The push service's console test: acknowledged, so its operator sees the webhook works.
+    assert await post(client, body(authy_id=1234), note="test callback ignored") == 200
     assert await status_of(app, pending) == ChallengeStatus.PENDING
 
 
