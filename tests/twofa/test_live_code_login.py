@@ -4,6 +4,7 @@ needs a real browser's navigation: tests/browser/test_code_logins.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -117,3 +118,24 @@ async def test_a_recovery_code_login_goes_into_the_history_as_made_with_that_cod
     assert [history.WORDS["push.approved"](event) for event in approvals] == [
         "Login approved with a recovery code"
     ]
+
+
+async def test_a_code_after_the_phone_denied_says_so_and_logs_nobody_in(site, alice):
+    """The owner denied the push: a code typed afterwards on that page does not turn the
+    denial into a login, and the page says why, with the code left unspent."""
+    browser, authy_id, codes = alice
+    await browser.login("alice")
+    request = await site.wait_for_request(authy_id)
+    await site.decide(request["uuid"], "denied")
+    for _ in range(100):  # the denial reaches the app through the webhook
+        async with site.app.extensions["push2fa"].db.session() as db:
+            if (await db.execute(select(LoginChallenge.status))).scalar_one() == "denied":
+                break
+        await asyncio.sleep(0.05)
+
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+
+    assert resp.url.path == "/auth/2fa/wait"
+    assert "The request was denied on your phone." in browser.last_html
+    assert not await _logged_in(browser)
+    assert await _unused_codes(site) == 10
