@@ -136,6 +136,28 @@ async def test_a_code_after_the_phone_denied_says_so_and_logs_nobody_in(site, al
     resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
 
     assert resp.url.path == "/auth/2fa/wait"
-    assert "The request was denied on your phone." in browser.last_html
+    assert (
+        '<div class="alert alert-warning">The request was denied on your phone.</div>'
+        in browser.last_html
+    )
     assert not await _logged_in(browser)
+    assert await _unused_codes(site) == 10
+
+
+async def test_a_code_too_short_to_be_one_asks_for_the_code_again(site, alice):
+    browser, _, _ = alice
+    await browser.login("alice")
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": "12"}, page="/auth/2fa/wait")
+    assert resp.url.path == "/auth/2fa/wait"
+    # Shown as an error (red), saying what is missing.
+    assert '<div class="alert alert-danger">Enter the code.</div>' in browser.last_html
+    assert await _unused_codes(site) == 10
+
+
+async def test_a_code_with_no_login_waiting_goes_to_the_login_page(site, alice, browsers):
+    """A browser that never passed the password step has no challenge to answer."""
+    _, _, codes = alice
+    stranger = browsers()
+    resp = await stranger.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/login")
+    assert resp.url.path == "/auth/login"
     assert await _unused_codes(site) == 10

@@ -150,8 +150,10 @@ async def test_a_locked_second_factor_takes_no_app_code_not_even_the_right_one(
 
     assert resp.url.path == "/auth/2fa/wait"
     assert (
+        '<div class="alert alert-danger">'
         "Two-factor login for this account is locked after too many failed attempts: "
         "codes from the app are not accepted. Use a recovery code, or reset your password."
+        "</div>"
     ) in victim.last_html
     assert "Log out" not in await (await victim.get("/")).text()
     assert (await _user(site)).second_factor_locked_at is not None
