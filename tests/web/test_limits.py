@@ -46,3 +46,62 @@ async def test_case_changed_guesses_at_an_unknown_account_share_one_limit(app, c
     statuses = [await _guess(client, spellings[i % len(spellings)]) for i in range(12)]
     assert 429 not in statuses[:10], statuses
     assert statuses[10:] == [429, 429], statuses
+
+
+async def _ask_reset(client, email: str) -> int:
+    token = await get_csrf(client, "/auth/reset")
+    response = await client.post("/auth/reset", form={"csrf_token": token, "email": email})
+    status: int = response.status_code
+    return status
+
+
+async def test_reset_requests_count_per_address_whatever_the_case(app, client):
+    """The reset form's per-address limit (3 a minute) counts the address however it is
+    typed, and only that address: asking for one account's link never uses up another's."""
+    spellings = ["alice@example.com", "ALICE@example.com", " Alice@Example.COM "]
+    statuses = [await _ask_reset(client, email) for email in spellings]
+    assert 429 not in statuses, statuses
+    assert await _ask_reset(client, "alice@EXAMPLE.com") == 429
+    assert await _ask_reset(client, "bob@example.com") != 429
+
+
+async def test_username_and_email_of_one_account_share_the_per_account_limit(app, client):
+    """Both name the account: switching between them gives a guesser no fresh allowance."""
+    await register(client, "alice")
+    names = ["alice", "alice@example.com", "ALICE@EXAMPLE.COM", "Alice"]
+    statuses = [await _guess(client, names[i % len(names)]) for i in range(11)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
+
+
+@pytest.mark.parametrize("login", ["alice\x00", "al\x00ice", "\x07alice", "alice\x1b"])
+async def test_a_login_with_control_characters_is_refused_plainly_and_still_counted(
+    app, client, login: str
+):
+    """No account name holds a control character (PostgreSQL refuses NUL in a query):
+    such a login gets the form's error (400) and counts like any other, never a 500."""
+    await register(client, "alice")
+    statuses = [await _guess(client, login) for _ in range(11)]
+    assert set(statuses[:10]) == {400}, statuses
+    assert statuses[10] == 429, statuses
+
+
+async def _register_from(app, address: str) -> int:
+    client = app.test_client()
+    token = await get_csrf(client, "/auth/register")
+    response = await client.post(
+        "/auth/register",
+        form={"csrf_token": token, "username": "x"},
+        scope_base={"client": (address, 40000)},
+    )
+    status: int = response.status_code
+    return status
+
+
+async def test_each_client_address_has_its_own_per_ip_allowance(app):
+    """The per-IP limit (registration: 10 posts a minute) counts each address apart: one
+    busy or hostile address never uses up everybody else's allowance."""
+    statuses = [await _register_from(app, "203.0.113.7") for _ in range(11)]
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
+    assert await _register_from(app, "198.51.100.9") != 429

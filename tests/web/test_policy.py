@@ -292,3 +292,21 @@ async def test_posting_every_form_without_this_sessions_token_is_refused_and_cha
     after = await snapshot(engine, skip=frozenset({"users.last_seen"}))
     assert changed_tables(before, after) == []
     assert "Hello, alice!" in await (await alice_client.get("/")).get_data(as_text=True)
+
+
+async def test_a_blank_exemption_set_by_hand_exempts_nothing(overrides: dict[str, Any]):
+    """Only `csrf_exempt(reason)` exempts a route; an exemption attribute set around it
+    with no reason leaves the route checked."""
+    app = create_app(overrides)
+
+    @app.post("/test-only/blank-exemption")
+    @public
+    async def blank() -> str:
+        return "changed"
+
+    setattr(blank, csrf.EXEMPT_ATTR, "  ")
+    async with app.test_app():
+        response = await app.test_client().post("/test-only/blank-exemption", form={})
+
+    assert response.status_code == 400
+    assert CSRF_ERROR in await response.get_data(as_text=True)

@@ -4,13 +4,15 @@ needs a real browser's navigation: tests/browser/test_code_logins.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from push2fa.models import AuditEvent, LoginChallenge, RecoveryCode, utcnow
+from push2fa.models import AuditEvent, LoginChallenge, RecoveryCode, User, utcnow
+from push2fa.web.account import history
 from tests.web.twofa.conftest import Browser
 
 
@@ -54,6 +56,9 @@ async def test_a_recovery_code_is_not_spent_when_the_login_cannot_happen(site, a
     await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
     assert not await _logged_in(browser)
     assert await _unused_codes(site) == 10
+    # A right code that came too late is no failed attempt: nothing counts toward the lock.
+    async with site.app.extensions["push2fa"].db.session() as db:
+        assert (await db.execute(select(User.failed_attempts))).scalar_one() == 0
 
 
 async def test_a_code_after_the_phone_approved_logs_in_once_and_keeps_the_code(site, alice):
@@ -66,6 +71,93 @@ async def test_a_code_after_the_phone_approved_logs_in_once_and_keeps_the_code(s
     assert await _unused_codes(site) == 10
     async with site.app.extensions["push2fa"].db.session() as db:
         logins = (
-            await db.execute(select(func.count()).where(AuditEvent.event == "login.succeeded"))
-        ).scalar_one()
-    assert logins == 2  # the enrolment's login and this one: completed once
+            (await db.execute(select(AuditEvent).where(AuditEvent.event == "login.succeeded")))
+            .scalars()
+            .all()
+        )
+    # The enrolment's login and this one, completed once, and by the phone's approval.
+    assert [history.WORDS["login.succeeded"](event) for event in logins] == [
+        "Logged in with your password",
+        "Login approved on your phone",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "wrong", "words"),
+    [
+        ("/auth/2fa/recovery", "aaaa-bbbb-cccc", "Wrong recovery code typed"),
+        ("/auth/2fa/totp", "000000", "Wrong code from the app typed"),
+    ],
+)
+async def test_a_wrong_code_goes_into_the_security_history_as_what_it_was(
+    site, alice, path: str, wrong: str, words: str
+):
+    browser, _, _ = alice
+    await browser.login("alice")
+    await browser.post_form(path, {"code": wrong}, page="/auth/2fa/wait")
+    async with site.app.extensions["push2fa"].db.session() as db:
+        failures = (
+            (await db.execute(select(AuditEvent).where(AuditEvent.event == "auth.failure")))
+            .scalars()
+            .all()
+        )
+    assert [history.WORDS["auth.failure"](event) for event in failures] == [words]
+
+
+async def test_a_recovery_code_login_goes_into_the_history_as_made_with_that_code(site, alice):
+    browser, _, codes = alice
+    await browser.login("alice")
+    await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+    assert await _logged_in(browser)
+    async with site.app.extensions["push2fa"].db.session() as db:
+        approvals = (
+            (await db.execute(select(AuditEvent).where(AuditEvent.event == "push.approved")))
+            .scalars()
+            .all()
+        )
+    assert [history.WORDS["push.approved"](event) for event in approvals] == [
+        "Login approved with a recovery code"
+    ]
+
+
+async def test_a_code_after_the_phone_denied_says_so_and_logs_nobody_in(site, alice):
+    """The owner denied the push: a code typed afterwards on that page does not turn the
+    denial into a login, and the page says why, with the code left unspent."""
+    browser, authy_id, codes = alice
+    await browser.login("alice")
+    request = await site.wait_for_request(authy_id)
+    await site.decide(request["uuid"], "denied")
+    for _ in range(100):  # the denial reaches the app through the webhook
+        async with site.app.extensions["push2fa"].db.session() as db:
+            if (await db.execute(select(LoginChallenge.status))).scalar_one() == "denied":
+                break
+        await asyncio.sleep(0.05)
+
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
+
+    assert resp.url.path == "/auth/2fa/wait"
+    assert (
+        '<div class="alert alert-warning">The request was denied on your phone.</div>'
+        in browser.last_html
+    )
+    assert not await _logged_in(browser)
+    assert await _unused_codes(site) == 10
+
+
+async def test_a_code_too_short_to_be_one_asks_for_the_code_again(site, alice):
+    browser, _, _ = alice
+    await browser.login("alice")
+    resp = await browser.post_form("/auth/2fa/recovery", {"code": "12"}, page="/auth/2fa/wait")
+    assert resp.url.path == "/auth/2fa/wait"
+    # Shown as an error (red), saying what is missing.
+    assert '<div class="alert alert-danger">Enter the code.</div>' in browser.last_html
+    assert await _unused_codes(site) == 10
+
+
+async def test_a_code_with_no_login_waiting_goes_to_the_login_page(site, alice, browsers):
+    """A browser that never passed the password step has no challenge to answer."""
+    _, _, codes = alice
+    stranger = browsers()
+    resp = await stranger.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/login")
+    assert resp.url.path == "/auth/login"
+    assert await _unused_codes(site) == 10

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from push2fa.models import User, utcnow
+from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
 from tests.web.twofa.conftest import Browser
 
 WRONG_PASSWORDS = 120
@@ -134,3 +134,38 @@ async def test_a_recovery_code_login_lifts_the_lock(site, alice, browsers):
     assert user.second_factor_locked_at is None and user.failed_attempts == 0
     assert user.pushes_since_login == 0
     assert user.push_blocked_until is None or user.push_blocked_until <= utcnow()
+
+
+async def test_a_locked_second_factor_takes_no_app_code_not_even_the_right_one(
+    site, alice, browsers
+):
+    """App codes are short enough to guess: the lock is what bounds the guesses, so once it
+    has closed even the right code is refused, and the page says what still works."""
+    victim, authy_id, _ = alice
+    await _lock(site, browsers(), authy_id)
+    await victim.login("alice")
+    _, body = await site.control("GET", f"/devices/{authy_id}/totp")
+
+    resp = await victim.post_form("/auth/2fa/totp", {"code": body["code"]}, page="/auth/2fa/wait")
+
+    assert resp.url.path == "/auth/2fa/wait"
+    assert (
+        '<div class="alert alert-danger">'
+        "Two-factor login for this account is locked after too many failed attempts: "
+        "codes from the app are not accepted. Use a recovery code, or reset your password."
+        "</div>"
+    ) in victim.last_html
+    assert "Log out" not in await (await victim.get("/")).text()
+    assert (await _user(site)).second_factor_locked_at is not None
+
+
+async def test_the_wrong_code_that_locks_also_ends_the_push_waiting_on_the_phone(
+    site, alice, browsers
+):
+    """Once locked, nothing may be approved: the push the attacker's login sent is ended
+    too, so a tired owner cannot approve it afterwards."""
+    _, authy_id, _ = alice
+    await _lock(site, browsers(), authy_id)
+    async with site.app.extensions["push2fa"].db.session() as db:
+        pushes = (await db.execute(select(LoginChallenge))).scalars().all()
+    assert [(p.status, p.reason) for p in pushes] == [(ChallengeStatus.CANCELLED, "locked")]

@@ -386,3 +386,27 @@ async def _audit_count(site, event: str) -> int:
         return int(
             (await db.execute(select(func.count()).where(AuditEvent.event == event))).scalar_one()
         )
+
+
+async def test_an_approved_turn_off_push_does_nothing_once_the_login_has_ended(site, enrolled):
+    """Turning 2FA off must be completed by the logged-in user who asked. If that login
+    ended meanwhile (every session ended from another device), the approval the phone gives
+    afterwards turns nothing off in the browser left behind."""
+    from sqlalchemy import select, update
+
+    from push2fa.models import User, UserSession, utcnow
+
+    browser, authy_id = enrolled
+    await _age_second_factor(site, browser, authy_id)
+    await browser.post_form("/auth/2fa/disable", {}, page="/auth/2fa/disable")
+    request = await site.wait_for_request(authy_id)
+    async with site.app.extensions["push2fa"].db.session() as db:
+        await db.execute(update(UserSession).values(ended_at=utcnow()))
+        await db.commit()
+    await site.decide(request["uuid"], "approved", browser.match_code())
+
+    resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
+
+    assert resp.status == 200 and resp.url.path == "/auth/login"
+    async with site.app.extensions["push2fa"].db.session() as db:
+        assert (await db.execute(select(User))).scalar_one().push_enabled
