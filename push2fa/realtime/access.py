@@ -41,28 +41,40 @@ def _auth_id(app: Quart, cookies: Mapping[str, str]) -> str | None:
 
 
 def make_authorizer(app: Quart) -> hub.Authorizer:
-    async def authorize(cookies: Mapping[str, str]) -> tuple[list[str], Initial]:
+    async def authorize(cookies: Mapping[str, str]) -> tuple[list[str], hub.State]:
         svc: services.Services = app.extensions["push2fa"]
         rooms: list[str] = []
-        initial: Initial = []
         data = _session_data(app, cookies)
-        public_id = data.get(SESSION_KEY)
+        challenge_id: str | None = None
+        user_id: int | None = None
         async with svc.db.session() as db:
-            challenge = await challenges.by_public_id(db, public_id)
+            challenge = await challenges.by_public_id(db, data.get(SESSION_KEY))
             if challenge is not None:
-                rooms.append(challenge_room(challenge.public_id))
-                initial.append((CHALLENGE_EVENT, challenges.event_payload(challenge)))
+                challenge_id = challenge.public_id
+                rooms.append(challenge_room(challenge_id))
             # The same check as every request: an ended, idle or expired session, or a
             # login cookie paired with another session's cookie, joins no user room.
             live = await sessions.resolve(
                 db, svc.settings, _auth_id(app, cookies), data.get(sessions.BOUND_KEY)
             )
             if live is not None:
-                user = live.user
-                rooms.append(user_room(user.id))
-                enrollment = await enrol.latest(db, user.id)
-                if enrollment is not None and enrollment.status != "cancelled":
-                    initial.append((ENROLLMENT_EVENT, enrol.event_payload(enrollment)))
-        return rooms, initial
+                user_id = live.user.id
+                rooms.append(user_room(user_id))
+
+        async def state() -> Initial:
+            """Read after the socket joined its rooms (see `hub.Realtime`)."""
+            initial: Initial = []
+            async with svc.db.session() as db:
+                if challenge_id is not None:
+                    current = await challenges.by_public_id(db, challenge_id)
+                    if current is not None:
+                        initial.append((CHALLENGE_EVENT, challenges.event_payload(current)))
+                if user_id is not None:
+                    enrollment = await enrol.latest(db, user_id)
+                    if enrollment is not None and enrollment.status != "cancelled":
+                        initial.append((ENROLLMENT_EVENT, enrol.event_payload(enrollment)))
+            return initial
+
+        return rooms, state
 
     return authorize

@@ -30,8 +30,10 @@ from push2fa.realtime.rooms import CHALLENGE_EVENT, ENROLLMENT_EVENT, challenge_
 
 log = logging.getLogger("push2fa.realtime")
 
-# Decides the rooms for a handshake and returns (rooms, initial events to send).
-Authorizer = Callable[[Mapping[str, str]], Awaitable[tuple[list[str], list[tuple[str, Any]]]]]
+# Reads the current state of what a socket listens to, as the events that say it.
+State = Callable[[], Awaitable[list[tuple[str, Any]]]]
+# Decides the rooms for a handshake, and how to read their current state once joined.
+Authorizer = Callable[[Mapping[str, str]], Awaitable[tuple[list[str], State]]]
 
 
 def parse_cookies(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -110,19 +112,31 @@ class Realtime:
         if self._authorize is None:
             return False
         try:
-            rooms, initial = await self._authorize(parse_cookies(environ))
+            rooms, state = await self._authorize(parse_cookies(environ))
         except Exception:
             log.exception("socket authorisation failed")
             return False
         if not rooms:
             return False
+        # Join first, then read the state: a change committed before the read is in it, and
+        # one published after the join reaches this socket. Read first, a change landing
+        # between the read and the join was lost (a phone enrolled mid-handshake left the
+        # enrolment page waiting for ever).
         for room in rooms:
             await self.server.enter_room(sid, room)
+        try:
+            initial = await state()
+        except Exception:
+            log.exception("reading a new socket's state failed")
+            initial = []
         for event, data in initial:
-            # Recorded before the await: a decision delivered while this emit is in flight
-            # then sees the socket already has it, and is not sent twice.
             if event == CHALLENGE_EVENT:
-                self._sent[sid] = str(data.get("status"))
+                status = str(data.get("status"))
+                if not _later(status, self._sent.get(sid)):
+                    continue  # delivered while the state was being read
+                # Recorded before the await: a decision delivered while this emit is in
+                # flight then sees the socket already has it, and is not sent twice.
+                self._sent[sid] = status
             await self.server.emit(event, data, to=sid)
         return True
 

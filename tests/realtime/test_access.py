@@ -168,11 +168,15 @@ def _session_cookie(app, data: Any, secret: str | None = None) -> dict[str, str]
     return {app.config["SESSION_COOKIE_NAME"]: serializer.dumps(data)}
 
 
+async def handshake(app: Any, cookies: dict[str, str]) -> tuple[list[str], list[Any]]:
+    """The rooms a handshake with these cookies joins, and what it is sent once joined."""
+    rooms, state = await make_authorizer(app)(cookies)
+    return rooms, await state()
+
+
 async def test_a_signed_session_cookie_names_its_challenge_room(app):
     challenge = await _challenge(app, await _user(app, "dana", authy_id=5))
-    rooms, initial = await make_authorizer(app)(
-        _session_cookie(app, {SESSION_KEY: challenge.public_id})
-    )
+    rooms, initial = await handshake(app, _session_cookie(app, {SESSION_KEY: challenge.public_id}))
     assert rooms == [challenge_room(challenge.public_id)]
     assert initial == [(CHALLENGE_EVENT, challenges.event_payload(challenge))]
 
@@ -182,7 +186,7 @@ async def test_a_session_cookie_signed_with_another_key_joins_nothing(app):
     forged = _session_cookie(
         app, {SESSION_KEY: challenge.public_id}, secret="attacker-secret-key-long-enough-000000"
     )
-    assert await make_authorizer(app)(forged) == ([], [])
+    assert await handshake(app, forged) == ([], [])
 
 
 async def test_an_unsigned_session_cookie_joins_nothing(app):
@@ -191,7 +195,7 @@ async def test_an_unsigned_session_cookie_joins_nothing(app):
     signed = _session_cookie(app, {SESSION_KEY: challenge.public_id})[name]
     payload = signed.rsplit(".", 1)[0]
     for unsigned in (payload, payload + ".", payload + ".AAAAAAAAAAAAAAAAAAAAAAAAAAA"):
-        assert await make_authorizer(app)({name: unsigned}) == ([], [])
+        assert await handshake(app, {name: unsigned}) == ([], [])
 
 
 async def test_an_old_session_cookie_joins_nothing(app, monkeypatch):
@@ -202,20 +206,20 @@ async def test_an_old_session_cookie_joins_nothing(app, monkeypatch):
     monkeypatch.setattr(time, "time", lambda: real_time() - lifetime - 60)
     old = _session_cookie(app, {SESSION_KEY: challenge.public_id})
     monkeypatch.setattr(time, "time", real_time)
-    assert await make_authorizer(app)(old) == ([], [])
+    assert await handshake(app, old) == ([], [])
 
 
 @pytest.mark.parametrize("data", [["not", "a", "dict"], "text", {}, {"other": 1}])
 async def test_a_session_without_a_challenge_joins_nothing(app, data):
 
     await _challenge(app, await _user(app, "dana", authy_id=5))
-    assert await make_authorizer(app)(_session_cookie(app, data)) == ([], [])
+    assert await handshake(app, _session_cookie(app, data)) == ([], [])
 
 
 async def test_no_cookies_join_nothing(app):
 
-    assert await make_authorizer(app)({}) == ([], [])
-    assert await make_authorizer(app)({"push2fa_auth": "", "session": ""}) == ([], [])
+    assert await handshake(app, {}) == ([], [])
+    assert await handshake(app, {"push2fa_auth": "", "session": ""}) == ([], [])
 
 
 async def test_a_logged_in_browser_joins_its_own_user_room_only(app, client):
@@ -225,11 +229,11 @@ async def test_a_logged_in_browser_joins_its_own_user_room_only(app, client):
     response = await login(client, "dana")
     assert response.status_code == 302
     cookies = {cookie.name: cookie.value for cookie in client.cookie_jar}
-    rooms, initial = await make_authorizer(app)(cookies)
+    rooms, initial = await handshake(app, cookies)
     assert rooms == [user_room(1)]
     assert initial == []
     only_login = {k: v for k, v in cookies.items() if k != app.config["SESSION_COOKIE_NAME"]}
-    assert await make_authorizer(app)(only_login) == ([], [])
+    assert await handshake(app, only_login) == ([], [])
 
 
 async def test_a_pending_enrolment_is_replayed_on_connect_but_not_a_cancelled_one(app, client):
@@ -242,7 +246,7 @@ async def test_a_pending_enrolment_is_replayed_on_connect_but_not_a_cancelled_on
         dana = await db.get(User, 1)
         started = await enrollment.start(db, dana, enrollment.ttl(svc.settings))
         payload = enrollment.event_payload(started)
-    rooms, initial = await make_authorizer(app)(cookies)
+    rooms, initial = await handshake(app, cookies)
     assert rooms == [user_room(1)]
     assert initial == [(ENROLLMENT_EVENT, payload)]
     async with svc.db.session() as db:
@@ -250,7 +254,7 @@ async def test_a_pending_enrolment_is_replayed_on_connect_but_not_a_cancelled_on
             update(Enrollment).where(Enrollment.id == started.id).values(status="cancelled")
         )
         await db.commit()
-    assert (await make_authorizer(app)(cookies))[1] == []
+    assert (await handshake(app, cookies))[1] == []
 
 
 async def test_a_socket_cannot_join_a_room_it_names(site: Site):
@@ -327,3 +331,38 @@ async def test_draining_asks_polling_and_websocket_sockets_alike_to_go(sticky_si
     for sock in sockets:
         await sock.disconnect()
     await http.close()
+
+
+async def test_a_change_landing_while_a_socket_connects_is_not_lost(site: Site):
+    """The phone enrols while the enrolment page's socket is connecting: the completion is
+    published after the server decided the socket's rooms but before it read their state.
+    The page must still hear it (it used to wait for ever: the state was read, then the
+    change was published to a room the socket had not joined yet)."""
+    http = await logged_in(site)
+    realtime = site.app.extensions["push2fa"].realtime
+    real = make_authorizer(site.app)
+    completed = {"status": "completed", "expires_at": "2099-01-01T00:00:00+00:00"}
+
+    async def enrolled_mid_handshake(cookies: Any) -> Any:
+        rooms, state = await real(cookies)
+
+        async def state_after_the_phone_enrolled() -> Any:
+            stale = await state()  # read before the news...
+            await realtime.publish_enrollment(1, completed)  # ...which lands now
+            return stale
+
+        return rooms, state_after_the_phone_enrolled
+
+    realtime.set_authorizer(enrolled_mid_handshake)
+    heard: list[Any] = []
+    sock = socketio.AsyncClient(reconnection=False)
+    sock.on(ENROLLMENT_EVENT, heard.append)
+    await sock.connect(site.url, headers={"Cookie": site.cookies(http)}, transports=["websocket"])
+    for _ in range(100):
+        if completed in heard:
+            break
+        await asyncio.sleep(0.05)
+    await sock.disconnect()
+    await http.close()
+
+    assert completed in heard
