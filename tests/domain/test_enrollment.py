@@ -12,11 +12,11 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import select
 
 from push2fa.domain import enrollment
-from push2fa.models import AuditEvent, Enrollment, User
+from push2fa.models import Enrollment, User
 from push2fa.services import Services
+from tests.domain.rows import account, events
 
 
 class Recorder:
@@ -76,21 +76,6 @@ async def stored(svc: Services, started: Enrollment) -> Enrollment:
         row = await db.get(Enrollment, started.id)
         assert row is not None
         return row
-
-
-async def account(svc: Services, user: User) -> User:
-    async with svc.db.session() as db:
-        row = await db.get(User, user.id)
-        assert row is not None
-        return row
-
-
-async def events(svc: Services, user: User) -> list[str]:
-    async with svc.db.session() as db:
-        rows = await db.execute(
-            select(AuditEvent.event).where(AuditEvent.user_id == user.id).order_by(AuditEvent.id)
-        )
-        return list(rows.scalars())
 
 
 # --- the registration token and QR code -----------------------------------------------------

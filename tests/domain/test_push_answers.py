@@ -14,6 +14,7 @@ from sqlalchemy import select
 from push2fa.domain import challenges, push_answers
 from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User
 from push2fa.services import Services
+from tests.domain.rows import account
 
 S = ChallengeStatus
 
@@ -60,13 +61,6 @@ async def answer(
 async def row(svc: Services, challenge: LoginChallenge) -> LoginChallenge:
     async with svc.db.session() as db:
         found = await db.get(LoginChallenge, challenge.id)
-        assert found is not None
-        return found
-
-
-async def account(svc: Services, user: User) -> User:
-    async with svc.db.session() as db:
-        found = await db.get(User, user.id)
         assert found is not None
         return found
 

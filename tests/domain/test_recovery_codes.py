@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from push2fa.domain import recovery_codes
-from push2fa.models import AuditEvent, RecoveryCode, User
+from push2fa.models import RecoveryCode, User
 from push2fa.services import Services
+from tests.domain.rows import events
 
 
 @pytest.fixture
@@ -42,12 +43,6 @@ async def spend(svc: Services, user: User, code: str) -> bool:
 async def left(svc: Services, user: User) -> int:
     async with svc.db.session() as db:
         return await recovery_codes.remaining(db, user.id)
-
-
-async def events(svc: Services, user: User) -> list[str]:
-    async with svc.db.session() as db:
-        rows = await db.execute(select(AuditEvent.event).where(AuditEvent.user_id == user.id))
-        return list(rows.scalars())
 
 
 async def test_ten_distinct_readable_codes_are_issued(svc):

@@ -30,6 +30,7 @@ from push2fa.models import (
     utcnow,
 )
 from push2fa.services import Services
+from tests.domain.rows import account, events
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 OLD = "old password 123"
@@ -85,13 +86,6 @@ async def request(app, svc: Services) -> AsyncIterator[Any]:
         yield db
 
 
-async def account(svc: Services, user: User) -> User:
-    async with svc.db.session() as db:
-        row = await db.get(User, user.id)
-        assert row is not None
-        return row
-
-
 async def live_sessions(svc: Services, user: User) -> list[int]:
     async with svc.db.session() as db:
         rows = await db.execute(
@@ -100,12 +94,6 @@ async def live_sessions(svc: Services, user: User) -> list[int]:
             )
         )
         return sorted(rows.scalars())
-
-
-async def events(svc: Services, user: User) -> list[str]:
-    async with svc.db.session() as db:
-        rows = await db.execute(select(AuditEvent.event).where(AuditEvent.user_id == user.id))
-        return list(rows.scalars())
 
 
 async def what_others_hold(svc: Services, user: User) -> tuple[list[int], str, list[str]]:

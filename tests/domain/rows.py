@@ -1,0 +1,25 @@
+"""What the domain tests read back from the database, fresh, through the app's own sessions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from push2fa.models import AuditEvent, User
+from push2fa.services import Services
+
+
+async def account(svc: Services, user: User) -> User:
+    """The user's row as stored now (not the object the test holds)."""
+    async with svc.db.session() as db:
+        row = await db.get(User, user.id)
+        assert row is not None
+        return row
+
+
+async def events(svc: Services, user: User) -> list[str]:
+    """The names of the user's history entries, oldest first."""
+    async with svc.db.session() as db:
+        rows = await db.execute(
+            select(AuditEvent.event).where(AuditEvent.user_id == user.id).order_by(AuditEvent.id)
+        )
+        return list(rows.scalars())
