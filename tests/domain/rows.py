@@ -23,3 +23,12 @@ async def events(svc: Services, user: User) -> list[str]:
             select(AuditEvent.event).where(AuditEvent.user_id == user.id).order_by(AuditEvent.id)
         )
         return list(rows.scalars())
+
+
+async def add_user(svc: Services, name: str) -> User:
+    """A stored account with no push, phone or password worth guessing."""
+    async with svc.db.session() as db:
+        person = User(username=name, email=f"{name}@example.com", password_hash="x")
+        db.add(person)
+        await db.commit()
+        return person

@@ -16,7 +16,7 @@ import pytest
 from push2fa.domain import enrollment
 from push2fa.models import Enrollment, User
 from push2fa.services import Services
-from tests.domain.rows import account, events
+from tests.domain.rows import account, add_user, events
 
 
 class Recorder:
@@ -49,14 +49,6 @@ async def svc(app) -> Services:
 @pytest.fixture
 def published(svc) -> Recorder:
     return Recorder(svc.realtime)
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        person = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(person)
-        await db.commit()
-        return person
 
 
 async def start(svc: Services, user: User, minutes: int = 5) -> Enrollment:

@@ -10,6 +10,7 @@ from push2fa.domain import audit, familiarity
 from push2fa.domain.familiarity import KNOWN, NEW
 from push2fa.models import User
 from push2fa.services import Services
+from tests.domain.rows import add_user
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
@@ -32,20 +33,6 @@ def test_a_place_is_the_network_of_the_address(ip, network):
 @pytest.mark.parametrize("ip", ["", "unknown", "192.0.2", "192.0.2.256", "10.0.0.1/8", "::g"])
 def test_an_unknown_or_malformed_address_has_no_place(ip):
     assert familiarity.network_of(ip) is None
-
-
-@pytest.fixture
-def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        person = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(person)
-        await db.commit()
-        return person
 
 
 async def logged(svc: Services, user: User, event: str, ip: str, agent: str) -> None:

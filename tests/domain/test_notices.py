@@ -18,6 +18,7 @@ from push2fa.domain import audit, notices, reports
 from push2fa.models import User
 from push2fa.services import Services
 from tests.conftest import TEST_SECRET
+from tests.domain.rows import add_user
 from tests.web.auth.mailbox import body_of, sent_mail
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -41,14 +42,6 @@ async def browsing(app: Quart, ip: str, agent: str) -> AsyncIterator[None]:
     headers = {"User-Agent": agent, "Remote-Addr": ip}  # where Quart reads the client from
     async with app.test_request_context("/auth/login", method="POST", headers=headers):
         yield
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        person = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(person)
-        await db.commit()
-        return person
 
 
 async def log_in(app: Quart, svc: Services, user: User, ip: str, agent: str) -> None:

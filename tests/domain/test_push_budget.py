@@ -18,12 +18,6 @@ from push2fa.models import AuditEvent, User, utcnow
 from push2fa.services import Services
 
 
-@pytest.fixture
-def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
 async def add_user(svc: Services, name: str) -> User:
     async with svc.db.session() as db:
         person = User(username=name, email=f"{name}@example.com", password_hash="x", authy_id=9)

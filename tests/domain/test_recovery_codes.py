@@ -13,21 +13,7 @@ from sqlalchemy import select
 from push2fa.domain import recovery_codes
 from push2fa.models import RecoveryCode, User
 from push2fa.services import Services
-from tests.domain.rows import events
-
-
-@pytest.fixture
-def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        person = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(person)
-        await db.commit()
-        return person
+from tests.domain.rows import add_user, events
 
 
 async def new_codes(svc: Services, user: User) -> list[str]:

@@ -14,22 +14,9 @@ from werkzeug.wrappers import Response
 from push2fa.domain import trusted_browsers
 from push2fa.models import AuditEvent, TrustedDevice, User, utcnow
 from push2fa.services import Services
+from tests.domain.rows import add_user
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-
-
-@pytest.fixture
-def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        person = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(person)
-        await db.commit()
-        return person
 
 
 async def trust(svc: Services, user: User, ip: str = "10.0.0.7") -> str:

@@ -18,12 +18,6 @@ from push2fa.services import Services
 NOW = 1_767_225_600.0
 
 
-@pytest.fixture
-def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
 @pytest.mark.parametrize("offset", [0, 1, -1, WINDOW_SECONDS, -WINDOW_SECONDS, 0.5])
 def test_a_nonce_near_now_is_fresh(offset):
     assert webhook_nonces.is_fresh(str(NOW + offset), NOW)
