@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from quart import g, session
+from quart_auth import current_user
 from sqlalchemy import select
 
 from push2fa.domain import push_budget, recovery_codes, sessions, stepup, trusted_browsers
@@ -31,6 +32,7 @@ from push2fa.models import (
 )
 from push2fa.services import Services
 from tests.domain.rows import account, events
+from tests.web.auth.mailbox import sent_mail
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 OLD = "old password 123"
@@ -121,6 +123,28 @@ async def unrevoked_browsers(svc: Services, user: User) -> int:
         return len(await trusted_browsers.listed(db, user.id))
 
 
+async def ended_reasons(svc: Services, ids: list[int]) -> set[str | None]:
+    """Why these sessions ended, as the sessions page and the history tell it."""
+    async with svc.db.session() as db:
+        rows = await db.execute(select(UserSession.ended_reason).where(UserSession.id.in_(ids)))
+        return set(rows.scalars())
+
+
+async def mailed(app, user: User) -> list[str]:
+    """The subjects of the mail sent to `user`, oldest first."""
+    return [m["Subject"] for m in await sent_mail(app) if m["To"] == user.email]
+
+
+async def details_of(svc: Services, user: User, event: str) -> list[dict[str, Any]]:
+    async with svc.db.session() as db:
+        rows = await db.execute(
+            select(AuditEvent.details).where(
+                AuditEvent.user_id == user.id, AuditEvent.event == event
+            )
+        )
+        return list(rows.scalars())
+
+
 async def codes_left(svc: Services, user: User) -> int:
     async with svc.db.session() as db:
         return await recovery_codes.remaining(db, user.id)
@@ -181,24 +205,35 @@ async def test_a_password_change_without_a_second_factor_changes_nothing(app, sv
     assert await still_trusted(svc, dana, cookie)
 
 
+NOT_CURRENT = "That is not your current password."
+SAME = "Choose a password different from your current one."
+
+
 @pytest.mark.parametrize(
-    ("current", "new", "field"),
-    [("wrong password 1", NEW, "current"), ("", NEW, "current"), (OLD, OLD, "password")],
+    ("current", "new", "field", "message"),
+    [
+        ("wrong password 1", NEW, "current", NOT_CURRENT),
+        ("", NEW, "current", NOT_CURRENT),
+        # Longer than any password can be (the form takes 1024 characters): wrong, not a crash.
+        (OLD + "x" * 100, NEW, "current", NOT_CURRENT),
+        (OLD, OLD, "password", SAME),
+    ],
 )
 async def test_a_refused_password_change_says_why_and_changes_nothing(
-    app, svc, current, new, field
+    app, svc, current, new, field, message
 ):
     dana = await add_user(svc, "dana", must_change_password=True)
     held, cookie, _ = await what_others_hold(svc, dana)
     async with request(app, svc) as db:
         sessions.mark_fresh()
         problem = await stepup.change_password(db, svc.settings, dana, current, new)
-    assert problem is not None and problem.field == field and problem.message
+    assert problem == stepup.FormProblem(field, message)
     user = await account(svc, dana)
     assert await verify_password(OLD, user.password_hash, 4) and user.must_change_password
     assert await live_sessions(svc, dana) == held
     assert await still_trusted(svc, dana, cookie)
     assert "password.changed" not in await events(svc, dana)
+    assert await mailed(app, dana) == []
 
 
 async def test_a_password_change_ends_what_others_hold_of_that_account_only(app, svc):
@@ -215,11 +250,43 @@ async def test_a_password_change_ends_what_others_hold_of_that_account_only(app,
     assert not await verify_password(OLD, user.password_hash, 4)
     assert not user.must_change_password and user.password_changed_at is not None
     assert await live_sessions(svc, dana) == [bound] and bound not in held
+    assert await ended_reasons(svc, held) == {"password_changed"}
     assert not await still_trusted(svc, dana, cookie)
     assert await unrevoked_browsers(svc, dana) == 0
     assert "password.changed" in await events(svc, dana)
     assert await live_sessions(svc, erin) == erins_sessions
     assert await unrevoked_browsers(svc, erin) == 1 and await still_trusted(svc, erin, erins_cookie)
+    assert await mailed(app, dana) == ["Your password was changed on your push2fa account"]
+    assert await mailed(app, erin) == []
+
+
+@pytest.mark.parametrize("remember", [True, False])
+async def test_after_a_password_change_this_browser_carries_on_logged_in(app, svc, remember):
+    """On a new session, remembered only if the one it replaces was."""
+    dana = await add_user(svc, "dana")
+    async with svc.db.session() as db:
+        old, _ = await sessions.create(db, dana, remember=remember, ip="", user_agent=CHROME)
+        await db.commit()
+    async with request(app, svc) as db:
+        sessions.mark_fresh()
+        g.login = old
+        assert await stepup.change_password(db, svc.settings, dana, OLD, NEW) is None
+        new = sessions.current()
+        assert new is not None and new.id != old.id and g.user is dana
+        assert new.remember is remember and session.permanent is remember
+        live = await sessions.resolve(
+            db, svc.settings, current_user.auth_id, session[sessions.BOUND_KEY]
+        )
+        assert live is not None and live.record.id == new.id
+    assert await live_sessions(svc, dana) == [new.id]
+
+
+async def test_a_password_change_from_no_session_is_not_remembered(app, svc):
+    dana = await add_user(svc, "dana", push=False)
+    async with request(app, svc) as db:
+        assert await stepup.change_password(db, svc.settings, dana, OLD, NEW) is None
+        new = sessions.current()
+        assert new is not None and not new.remember and not session.permanent
 
 
 async def test_without_push_the_current_password_is_enough_to_change_it(app, svc):
@@ -236,7 +303,7 @@ async def test_a_reset_ends_every_session_and_the_lock_of_that_account_only(app,
     locked: dict[str, Any] = {"failed_attempts": 7, "second_factor_locked_at": utcnow()}
     dana = await add_user(svc, "dana", must_change_password=True, **locked)
     erin = await add_user(svc, "erin", **locked)
-    await what_others_hold(svc, dana)
+    held, _, _ = await what_others_hold(svc, dana)
     erins_sessions, erins_cookie, _ = await what_others_hold(svc, erin)
     async with request(app, svc) as db:
         await stepup.reset_password(db, svc.settings, dana, NEW)
@@ -245,6 +312,7 @@ async def test_a_reset_ends_every_session_and_the_lock_of_that_account_only(app,
     assert (user.failed_attempts, user.second_factor_locked_at) == (0, None)
     assert not user.must_change_password
     assert await live_sessions(svc, dana) == []
+    assert await ended_reasons(svc, held) == {"password_reset"}
     assert "password.reset" in await events(svc, dana)
     bystander = await account(svc, erin)
     assert bystander.failed_attempts == 7 and bystander.second_factor_locked_at is not None
@@ -284,6 +352,7 @@ async def test_new_recovery_codes_replace_the_old_ones(app, svc):
         sessions.mark_fresh()
         new = await stepup.regenerate_codes(db, svc.settings, dana)
     assert len(new) == 10 and not set(new) & set(old)
+    assert await mailed(app, dana) == ["New recovery codes were made on your push2fa account"]
     async with svc.db.session() as db:
         assert not await recovery_codes.use(db, svc.settings, dana.id, old[0])
         assert await recovery_codes.use(db, svc.settings, dana.id, new[0])
@@ -301,6 +370,7 @@ async def test_turning_push_off_without_a_second_factor_changes_nothing(app, svc
     assert (await account(svc, dana)).authy_id == dana.authy_id
     assert await still_trusted(svc, dana, cookie)
     assert await codes_left(svc, dana) == 10
+    assert await mailed(app, dana) == []
 
 
 async def test_turning_push_off_forgets_the_phone_codes_and_trusted_browsers(app, svc):
@@ -320,8 +390,13 @@ async def test_turning_push_off_forgets_the_phone_codes_and_trusted_browsers(app
             await db.execute(select(AuditEvent.details).where(AuditEvent.event == "twofa.disabled"))
         ).scalar_one()
     assert disabled == {"proof": "fresh_session"}
-    # The push service is down here: that is logged, and push stays off all the same.
-    assert "twofa.delete_failed" in await events(svc, dana)
+    assert "twofa.disabled" in await events(svc, dana)
+    assert await mailed(app, dana) == [
+        "Push two-factor login was turned off on your push2fa account"
+    ]
+    # The push service is down here (no code of its own): that is recorded, and push stays
+    # off all the same.
+    assert await details_of(svc, dana, "twofa.delete_failed") == [{"error_code": "-"}]
     assert (await account(svc, erin)).authy_id == erin.authy_id
     assert await still_trusted(svc, erin, erins_cookie)
     assert await codes_left(svc, erin) == 10

@@ -20,7 +20,7 @@ from yarl import URL
 
 from push2fa.models import AuditEvent, RecoveryCode, User, utcnow
 from tests.conftest import csrf_from
-from tests.web.twofa.conftest import PASSWORD
+from tests.web.twofa.conftest import API_KEY, PASSWORD
 
 NEW_PASSWORD = "a different secret 7"
 
@@ -62,6 +62,13 @@ async def _stale_session(site, browser, authy_id) -> None:
     assert resp.url.path == "/"
 
 
+async def _known_to_the_push_service(site, authy_id: int) -> bool:
+    url = f"{site.emulator}/protected/json/users/{authy_id}/status"
+    async with site.http.get(url, headers={"X-Authy-API-Key": API_KEY}) as response:
+        known: bool = response.status == 200
+        return known
+
+
 async def _mails(site, containing: str) -> list[str]:
     outbox = Path(site.app.extensions["push2fa"].settings.instance_path) / "outbox"
     for _ in range(100):
@@ -101,12 +108,14 @@ async def test_2fa_off_with_a_recovery_code_from_a_stale_session_and_mailed(site
     codes = await _enrolment_codes(browser)
     await browser.logout()
     await _stale_session(site, browser, authy_id)
+    assert await _known_to_the_push_service(site, authy_id)
 
     await browser.post_form("/auth/2fa/disable", {}, page="/auth/2fa/disable")
     await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
 
     assert "now off" in browser.last_html
     assert not (await _user(site)).push_enabled
+    assert not await _known_to_the_push_service(site, authy_id)  # the phone is forgotten there too
     assert await _mails(site, "Push two-factor login was turned off")
 
 
