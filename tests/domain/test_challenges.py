@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import select, update
 
 from push2fa.domain import challenges, recovery_codes
-from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.models import (
+    AuditEvent,
+    ChallengePurpose,
+    ChallengeStatus,
+    LoginChallenge,
+    User,
+    utcnow,
+)
 from push2fa.services import Services
 from tests.domain.rows import events
 
@@ -538,7 +545,7 @@ async def test_a_challenge_keeps_the_purpose_it_was_made_for(svc, user):
     """A push to turn 2FA off must not be mistaken for (or shown as) a login push."""
     async with svc.db.session() as db:
         made = await challenges.create(
-            db, user, challenges.Context("10.0.0.1", "UA"), 60, challenges.ChallengePurpose.DISABLE
+            db, user, challenges.Context("10.0.0.1", "UA"), 60, ChallengePurpose.DISABLE
         )
     async with svc.db.session() as db:
         row = await db.get(LoginChallenge, made.id)
@@ -559,9 +566,7 @@ async def test_an_answer_decides_only_its_own_challenge(svc, user, published):
     assert [pid for pid, _ in published.events] == [mine.public_id]
 
 
-async def test_a_decision_on_a_challenge_already_read_publishes_the_new_state(
-    svc, user, published
-):
+async def test_a_decision_on_a_challenge_already_read_publishes_the_new_state(svc, user, published):
     """The webhook reads the challenge, then decides it in the same session: the waiting
     page must be told "approved", not the "pending" the session had read."""
     challenge = await new_challenge(svc, user)
@@ -608,9 +613,7 @@ async def test_the_history_tells_each_step_once(svc, user, published):
         assert entry.details == {"challenge": answered.public_id[:8], "by": "passkey"}
 
 
-async def test_a_recovery_code_is_spent_together_with_the_login_or_not_at_all(
-    svc, user, published
-):
+async def test_a_recovery_code_is_spent_together_with_the_login_or_not_at_all(svc, user, published):
     async with svc.db.session() as db:
         codes = await recovery_codes.regenerate(db, svc.settings, user.id)
     challenge = await new_challenge(svc, user)
@@ -634,9 +637,7 @@ async def test_a_recovery_code_is_spent_together_with_the_login_or_not_at_all(
         assert await recovery_codes.remaining(db, user.id) == 9
 
 
-async def test_an_answer_in_the_browser_consumes_only_the_challenge_it_names(
-    svc, user, published
-):
+async def test_an_answer_in_the_browser_consumes_only_the_challenge_it_names(svc, user, published):
     mine, other = await new_challenge(svc, user), await new_challenge(svc, user)
     async with svc.db.session() as db:
         consumed = await challenges.answer_at_once(
@@ -752,9 +753,7 @@ async def test_redelivery_sees_every_challenge_decided_since_its_last_look(svc, 
     await _set(svc, later, decided_at=since + timedelta(seconds=5))
     async with svc.db.session() as db:
         seen = await challenges.decided_since(db, since)
-    assert sorted(seen) == sorted(
-        [(at_once.public_id, "denied"), (later.public_id, "cancelled")]
-    )
+    assert sorted(seen) == sorted([(at_once.public_id, "denied"), (later.public_id, "cancelled")])
     assert pending.public_id not in {public_id for public_id, _ in seen}
 
 
@@ -770,6 +769,4 @@ async def test_the_sweep_expires_a_challenge_at_its_expiry_as_the_sweeps_doing(
     monkeypatch.setattr(challenges, "utcnow", lambda: moment)
     async with svc.db.session() as db:
         expired = await challenges.expire_due(db, published)
-    assert [(c.id, c.status, c.decided_by) for c in expired] == [
-        (challenge.id, S.EXPIRED, "sweep")
-    ]
+    assert [(c.id, c.status, c.decided_by) for c in expired] == [(challenge.id, S.EXPIRED, "sweep")]
