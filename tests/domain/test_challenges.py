@@ -9,9 +9,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from push2fa.domain import challenges
-from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, utcnow
+from push2fa.domain import challenges, recovery_codes
+from push2fa.models import (
+    AuditEvent,
+    ChallengePurpose,
+    ChallengeStatus,
+    LoginChallenge,
+    User,
+    utcnow,
+)
 from push2fa.services import Services
+from tests.domain.rows import events
 
 S = ChallengeStatus
 
@@ -71,7 +79,7 @@ async def status_of(svc, challenge) -> str:
 async def test_new_challenge_is_pending_with_unguessable_public_id(svc, user):
     challenge = await new_challenge(svc, user)
     assert challenge.status == S.PENDING
-    assert len(challenge.public_id) >= 43  # 256 bits, URL-safe base64
+    assert len(challenge.public_id) == 43  # 256 bits, URL-safe base64
     assert challenge.public_id != str(challenge.id)
     assert challenge.expires_at - challenge.created_at == timedelta(seconds=120)
 
@@ -135,8 +143,8 @@ async def test_out_of_order_callbacks_first_answer_stands(svc, user, published):
 
 
 async def test_sweep_expires_only_due_challenges(svc, user, published):
+    fresh = await new_challenge(svc, user)  # made first: the sweep must not look only at it
     due = await new_challenge(svc, user)
-    fresh = await new_challenge(svc, user)
     async with svc.db.session() as db:
         await db.execute(
             update(LoginChallenge)
@@ -397,7 +405,7 @@ async def test_a_challenge_needs_a_push_device_and_keeps_its_context(svc, user):
         nobody = User(username="nodevice", email="n@example.com", password_hash="x")
         db.add(nobody)
         await db.commit()
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="^user has no push device$"):
             await challenges.create(db, nobody, challenges.Context("1.2.3.4", "UA"), 60)
         context = challenges.Context("9" * 100, "U" * 600, remember=True, next_path="/account")
         made = await challenges.create(db, user, context, 60)
@@ -418,6 +426,8 @@ async def test_attach_provider_sets_the_request_id_and_first_poll(svc, user):
     async with svc.db.session() as db:
         row = await db.get(LoginChallenge, challenge.id)
     assert row.provider_uuid == "uuid-attached" and row.status == S.PENDING
+    # The caller goes on with the challenge it holds: it says what was stored.
+    assert (challenge.provider_uuid, challenge.next_poll_at) == ("uuid-attached", row.next_poll_at)
     assert before + timedelta(seconds=6) < row.next_poll_at < utcnow() + timedelta(seconds=8)
 
 
@@ -529,3 +539,230 @@ async def test_decide_says_what_it_refused(svc, user, published):
     async with svc.db.session() as db:
         with pytest.raises(ValueError, match="^not a decision: "):
             await challenges.decide(db, published, challenge.id, S.CANCELLED, by="webhook")
+
+
+async def test_a_challenge_keeps_the_purpose_it_was_made_for(svc, user):
+    """A push to turn 2FA off must not be mistaken for (or shown as) a login push."""
+    async with svc.db.session() as db:
+        made = await challenges.create(
+            db, user, challenges.Context("10.0.0.1", "UA"), 60, ChallengePurpose.DISABLE
+        )
+    async with svc.db.session() as db:
+        row = await db.get(LoginChallenge, made.id)
+        created = (
+            await db.execute(select(AuditEvent).where(AuditEvent.event == "push.created"))
+        ).scalar_one()
+    assert row.purpose == "disable" and created.details["purpose"] == "disable"
+    assert challenges.event_payload(row)["purpose"] == "disable"
+
+
+async def test_an_answer_decides_only_its_own_challenge(svc, user, published):
+    """Another login of the same account waiting at the same time stays pending."""
+    mine, other = await new_challenge(svc, user), await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        decided = await challenges.decide(db, published, mine.id, S.APPROVED, by="webhook")
+    assert decided is not None and decided.id == mine.id
+    assert await status_of(svc, other) == S.PENDING
+    assert [pid for pid, _ in published.events] == [mine.public_id]
+
+
+async def test_a_decision_on_a_challenge_already_read_publishes_the_new_state(svc, user, published):
+    """The webhook reads the challenge, then decides it in the same session: the waiting
+    page must be told "approved", not the "pending" the session had read."""
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        read = await challenges.by_provider(db, f"uuid-{challenge.id}", user.authy_id)
+        assert read is not None and read.status == S.PENDING
+        decided = await challenges.decide(db, published, read.id, S.APPROVED, by="webhook")
+    assert decided is not None and decided.status == S.APPROVED
+    assert [e["status"] for _, e in published.events] == ["approved"]
+
+
+async def test_consuming_keeps_who_approved_and_when(svc, user, published):
+    challenge = await _approved(svc, user, published)
+    async with svc.db.session() as db:
+        approved = await db.get(LoginChallenge, challenge.id)
+    await _consume(svc, published, challenge.public_id, user.id)
+    async with svc.db.session() as db:
+        row = await db.get(LoginChallenge, challenge.id)
+    assert row.status == S.CONSUMED and row.consumed_at is not None
+    assert (row.decided_by, row.decided_at) == ("webhook", approved.decided_at)
+
+
+async def test_the_history_tells_each_step_once(svc, user, published):
+    """Denied: created, denied. Approved on the phone then used: created, approved, consumed.
+    Answered in the browser: created, approved (by that answer, from that browser), consumed."""
+    denied = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        await challenges.decide(db, published, denied.id, S.DENIED, by="webhook")
+    assert await events(svc, user) == ["push.created", "push.denied"]
+    pushed = await _approved(svc, user, published)
+    await _consume(svc, published, pushed.public_id, user.id)
+    assert (await events(svc, user))[2:] == ["push.created", "push.approved", "push.consumed"]
+    answered = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        await challenges.answer_at_once(db, published, answered.public_id, user.id, by="passkey")
+        logged = (await db.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars().all()
+    assert [e.event for e in logged[5:]] == ["push.created", "push.approved", "push.consumed"]
+    for entry in logged[6:]:
+        assert entry.user_id == user.id and (entry.ip, entry.user_agent) == ("10.0.0.1", "UA")
+        assert entry.details == {"challenge": answered.public_id[:8], "by": "passkey"}
+
+
+async def test_a_recovery_code_is_spent_together_with_the_login_or_not_at_all(svc, user, published):
+    async with svc.db.session() as db:
+        codes = await recovery_codes.regenerate(db, svc.settings, user.id)
+    challenge = await new_challenge(svc, user)
+
+    async def answer(code: str) -> LoginChallenge | None:
+        async with svc.db.session() as db:
+            return await challenges.answer_at_once(
+                db,
+                published,
+                challenge.public_id,
+                user.id,
+                by="recovery",
+                spend=lambda: recovery_codes.spend(db, svc.settings, user.id, code),
+            )
+
+    assert await answer("wrong-guess") is None
+    assert await status_of(svc, challenge) == S.PENDING and published.events == []
+    consumed = await answer(codes[0])
+    assert consumed is not None and consumed.status == S.CONSUMED
+    async with svc.db.session() as db:
+        assert await recovery_codes.remaining(db, user.id) == 9
+
+
+async def test_an_answer_in_the_browser_consumes_only_the_challenge_it_names(svc, user, published):
+    mine, other = await new_challenge(svc, user), await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        consumed = await challenges.answer_at_once(
+            db, published, mine.public_id, user.id, by="passkey"
+        )
+    assert consumed is not None and consumed.id == mine.id
+    assert await status_of(svc, other) == S.PENDING
+
+
+async def test_an_answer_in_the_browser_for_another_accounts_challenge_is_refused(
+    svc, user, published
+):
+    """Someone with their own passkey or code, holding this account's challenge id."""
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        assert (
+            await challenges.answer_at_once(
+                db, published, challenge.public_id, user.id + 1, by="passkey"
+            )
+            is None
+        )
+    assert await status_of(svc, challenge) == S.PENDING
+
+
+async def test_an_answer_in_the_browser_at_the_exact_expiry_is_refused(
+    svc, user, published, monkeypatch
+):
+    challenge = await new_challenge(svc, user)
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, challenge, expires_at=moment)
+
+    async def answer():
+        async with svc.db.session() as db:
+            return await challenges.answer_at_once(
+                db, published, challenge.public_id, user.id, by="passkey"
+            )
+
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    assert await answer() is None
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
+    assert await answer() is not None
+
+
+async def test_every_end_of_a_pending_challenge_is_told_once(svc, user, published):
+    """What takes the push off the phone hears of each challenge leaving pending, with its
+    new state and who ended it; a consumption of an approval is no new end."""
+    told: list[tuple[list[int], S, str]] = []
+
+    async def listener(ended, status, by):
+        told.append(([c.id for c in ended], status, by))
+
+    challenges.on_end(published, listener)
+    approved = await _approved(svc, user, published)
+    await _consume(svc, published, approved.public_id, user.id)
+    cancelled = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        await challenges.cancel(db, published, cancelled.id, by="browser")
+    assert told == [
+        ([approved.id], S.APPROVED, "webhook"),
+        ([cancelled.id], S.CANCELLED, "browser"),
+    ]
+
+
+async def test_a_tampered_session_naming_a_challenge_by_another_type_finds_none(svc, user):
+    await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        for tampered in (1, 12345, ["x"], {"id": 1}, 1.5, True):
+            assert await challenges.by_public_id(db, tampered) is None, tampered
+
+
+async def test_polls_stop_at_the_configured_limit(svc, user):
+    challenge = await new_challenge(svc, user)
+    await _set(svc, challenge, next_poll_at=utcnow() - timedelta(seconds=1))
+    async with svc.db.session() as db:
+        claimed = await challenges.claim_polls(db, first_delay=1, per_challenge=1)
+    assert [(c.id, c.poll_count, c.next_poll_at) for c in claimed] == [(challenge.id, 1, None)]
+
+
+async def test_a_poll_is_claimed_when_due_and_not_once_its_challenge_expires(
+    svc, user, monkeypatch
+):
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    due_now, expiring_now = await new_challenge(svc, user), await new_challenge(svc, user)
+    await _set(svc, due_now, next_poll_at=moment, expires_at=moment + timedelta(seconds=60))
+    await _set(svc, expiring_now, next_poll_at=moment - timedelta(seconds=1), expires_at=moment)
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    async with svc.db.session() as db:
+        claimed = await challenges.claim_polls(db, first_delay=1)
+    assert [c.id for c in claimed] == [due_now.id]
+
+
+async def test_decided_challenges_never_crowd_a_due_poll_out_of_a_batch(svc, user, published):
+    decided = await _approved(svc, user, published)  # no next poll any more
+    due = await new_challenge(svc, user)
+    await _set(svc, due, next_poll_at=utcnow() - timedelta(seconds=1))
+    async with svc.db.session() as db:
+        claimed = await challenges.claim_polls(db, first_delay=1, limit=1)
+    assert [c.id for c in claimed] == [due.id]
+    assert await status_of(svc, decided) == S.APPROVED
+
+
+async def test_redelivery_sees_every_challenge_decided_since_its_last_look(svc, user, published):
+    """A page whose socket missed the event is told again: the decisions at or after the
+    moment redelivery last looked, with their state, and nothing older or still pending."""
+    old, pending = await _approved(svc, user, published), await new_challenge(svc, user)
+    since = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, old, decided_at=since - timedelta(seconds=1))
+    at_once, later = await new_challenge(svc, user), await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        await challenges.decide(db, published, at_once.id, S.DENIED, by="webhook")
+        await challenges.cancel(db, published, later.id, by="browser")
+    await _set(svc, at_once, decided_at=since)
+    await _set(svc, later, decided_at=since + timedelta(seconds=5))
+    async with svc.db.session() as db:
+        seen = await challenges.decided_since(db, since)
+    assert sorted(seen) == sorted([(at_once.public_id, "denied"), (later.public_id, "cancelled")])
+    assert pending.public_id not in {public_id for public_id, _ in seen}
+
+
+async def test_the_sweep_expires_a_challenge_at_its_expiry_as_the_sweeps_doing(
+    svc, user, published, monkeypatch
+):
+    challenge = await new_challenge(svc, user)
+    moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
+    await _set(svc, challenge, expires_at=moment)
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
+    async with svc.db.session() as db:
+        assert await challenges.expire_due(db, published) == []
+    monkeypatch.setattr(challenges, "utcnow", lambda: moment)
+    async with svc.db.session() as db:
+        expired = await challenges.expire_due(db, published)
+    assert [(c.id, c.status, c.decided_by) for c in expired] == [(challenge.id, S.EXPIRED, "sweep")]

@@ -126,3 +126,34 @@ async def test_a_code_made_under_another_secret_key_does_not_work(svc):
     async with svc.db.session() as db:
         assert await recovery_codes.use(db, other, dana.id, code) is False
     assert await spend(svc, dana, code) is True
+
+
+async def test_turning_2fa_off_voids_every_code_of_that_account_only(svc):
+    dana, erin = await add_user(svc, "dana"), await add_user(svc, "erin")
+    danas, erins = await new_codes(svc, dana), await new_codes(svc, erin)
+    async with svc.db.session() as db:
+        await recovery_codes.void(db, dana.id)
+        await db.commit()
+    assert await left(svc, dana) == 0
+    for code in danas:
+        assert await spend(svc, dana, code) is False, code
+    assert await left(svc, erin) == 10
+    assert await spend(svc, erin, erins[0]) is True
+
+
+# A printout from an earlier release: the code, the secret key the server had then, and the
+# digest it stored. A change to how codes are normalised or hashed must not lock its owner out.
+EARLIER_KEY = "a-secret-key-of-an-earlier-release-xx"
+EARLIER_CODE = "k7m2p-q9rst"
+EARLIER_DIGEST = "2f75890214023cd5b47665d44908345890d3d759b1bf2d5757286573f4214f24"
+
+
+async def test_a_code_printed_under_an_earlier_release_still_works(svc):
+    dana = await add_user(svc, "dana")
+    async with svc.db.session() as db:
+        db.add(RecoveryCode(user_id=dana.id, code_hash=EARLIER_DIGEST))
+        await db.commit()
+    earlier = dataclasses.replace(svc.settings, secret_key=EARLIER_KEY)
+    async with svc.db.session() as db:
+        assert await recovery_codes.use(db, earlier, dana.id, " K7M2P Q9RST ") is True
+        assert await recovery_codes.use(db, earlier, dana.id, EARLIER_CODE) is False

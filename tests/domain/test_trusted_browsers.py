@@ -122,6 +122,21 @@ async def test_expired_trusted_browser_is_refused_at_its_expiry(svc, monkeypatch
     assert await proves(svc, dana, cookie) is not None
 
 
+async def test_a_browser_leaves_the_list_at_the_moment_it_stops_being_trusted(svc, monkeypatch):
+    """The account page shows exactly the browsers that still skip the push: one whose
+    trust ran out this instant is not offered as trusted."""
+    dana = await add_user(svc, "dana")
+    cookie = await trust(svc, dana)
+    moment = utcnow() + timedelta(minutes=5)
+    await change_device(svc, cookie, expires_at=moment)
+    device_id = int(cookie.partition(".")[0])
+    for now, shown in ((moment - timedelta(seconds=1), [device_id]), (moment, [])):
+        monkeypatch.setattr(trusted_browsers, "utcnow", lambda now=now: now)
+        async with svc.db.session() as db:
+            assert [d.id for d in await trusted_browsers.listed(db, dana.id)] == shown
+        assert (await proves(svc, dana, cookie) is not None) == bool(shown)
+
+
 async def test_trusted_browser_is_forgotten_after_a_password_change(svc):
     dana = await add_user(svc, "dana")
     cookie = await trust(svc, dana)
