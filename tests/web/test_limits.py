@@ -105,3 +105,17 @@ async def test_each_client_address_has_its_own_per_ip_allowance(app):
     assert 429 not in statuses[:10], statuses
     assert statuses[10] == 429, statuses
     assert await _register_from(app, "198.51.100.9") != 429
+
+
+async def test_page_views_do_not_use_up_the_allowance_for_submissions(app, client):
+    """The limits count form submissions: a visitor who reloads the login page (or a
+    register page, 10 posts a minute) many times can still log in."""
+    await register(client, "alice")
+    visitor = app.test_client()
+    views = [(await visitor.get("/auth/login")).status_code for _ in range(35)]
+    views += [(await visitor.get("/auth/register")).status_code for _ in range(12)]
+    assert set(views) == {200}, views
+    assert await _guess(visitor, "alice") != 429
+    token = await get_csrf(visitor, "/auth/register")
+    registered = await visitor.post("/auth/register", form={"csrf_token": token, "username": "x"})
+    assert registered.status_code != 429
