@@ -114,8 +114,27 @@ async def test_page_views_do_not_use_up_the_allowance_for_submissions(app, clien
     visitor = app.test_client()
     views = [(await visitor.get("/auth/login")).status_code for _ in range(35)]
     views += [(await visitor.get("/auth/register")).status_code for _ in range(12)]
+    views += [(await visitor.head("/auth/register")).status_code for _ in range(12)]
+    views += [(await visitor.options("/auth/register")).status_code for _ in range(12)]
     assert set(views) == {200}, views
     assert await _guess(visitor, "alice") != 429
     token = await get_csrf(visitor, "/auth/register")
     registered = await visitor.post("/auth/register", form={"csrf_token": token, "username": "x"})
     assert registered.status_code != 429
+
+
+async def test_a_clients_own_forwarded_for_header_gives_it_no_fresh_allowance(app):
+    """With no trusted proxy, X-Forwarded-For is the client's own words: rotating it must
+    not make each request count as another address (the limiter's default key reads it)."""
+    client = app.test_client()
+    token = await get_csrf(client, "/auth/register")
+    statuses = []
+    for n in range(11):
+        response = await client.post(
+            "/auth/register",
+            form={"csrf_token": token, "username": "x"},
+            headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
+        )
+        statuses.append(response.status_code)
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
