@@ -3,10 +3,13 @@ name is typed, so a guesser cannot get a fresh allowance by changing case or pad
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
 
+from push2fa.web.app import create_app
+from tests import services
 from tests.conftest import get_csrf, register
 
 
@@ -136,5 +139,27 @@ async def test_a_clients_own_forwarded_for_header_gives_it_no_fresh_allowance(ap
             headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
         )
         statuses.append(response.status_code)
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
+
+
+async def test_an_operator_can_turn_the_limits_off(overrides: dict[str, Any]):
+    """PUSH2FA_RATE_LIMITS=0 (a load test, say) turns every limit off."""
+    app = create_app({**overrides, "rate_limits": False})
+    async with app.test_app():
+        statuses = [await _register_from(app, "203.0.113.7") for _ in range(12)]
+    assert 429 not in statuses, statuses
+
+
+async def test_workers_sharing_one_redis_share_the_counters(overrides: dict[str, Any]):
+    """Behind PUSH2FA_REDIS_URL every worker counts into the same allowance: a client
+    spreading its posts over workers gets no more than from one."""
+    url = await services.redis_url()
+    first = create_app({**overrides, "redis_url": url})
+    second = create_app({**overrides, "redis_url": url})
+    address = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"  # fresh per run
+    async with first.test_app(), second.test_app():
+        statuses = [await _register_from(first, address) for _ in range(10)]
+        statuses.append(await _register_from(second, address))
     assert 429 not in statuses[:10], statuses
     assert statuses[10] == 429, statuses
