@@ -16,6 +16,7 @@ from push2fa.web.urls import MAX_NEXT_LENGTH, safe_next
         "/a/b/c#section",
         "/user/al%2Fice",
         "/path:with:colons",
+        "/notes?q=two words",  # a space is not a control character
         "/" + "a" * (MAX_NEXT_LENGTH - 1),
     ],
 )
