@@ -344,3 +344,40 @@ realistic_bodies: st.SearchStrategy[dict[str, Any]] = _objects(
 @given(realistic_bodies)
 def test_realistic_bodies_survive_to_query_and_parse_query(body: dict[str, Any]) -> None:
     assert parse_query(to_query(body)) == body
+
+
+# --- corners of the Rack rules ---------------------------------------------------------------
+
+
+def test_parse_makes_each_double_empty_bracket_pair_a_new_inner_array():
+    assert parse_query("a[][]=1&a[][]=2&b[][][x]=3") == {"a": [["1"], ["2"]], "b": [[{"x": "3"}]]}
+
+
+def test_a_sub_key_that_the_last_element_holds_as_text_starts_a_new_element():
+    """`a[][x][y]` cannot go into an element whose `x` is already text: it starts the next
+    element, so a body whose elements each start with `x` survives the round trip."""
+    body = {"a": [{"x": "1"}, {"x": {"y": "2"}}]}
+
+    assert parse_query("a[][x]=1&a[][x][y]=2") == body
+    assert parse_query(to_query(body)) == body
+
+
+def test_errors_name_the_parameter_whole_up_to_sixty_characters():
+    sixty = "a[" + "b" * 57 + "]"
+    sixty_one = "a[" + "b" * 58 + "]"
+
+    with pytest.raises(ParamsError) as short:
+        parse_query(f"a[b]=1&{sixty}=2&{sixty}=3")
+    with pytest.raises(ParamsError) as long:
+        parse_query(f"{sixty_one}=2&{sixty_one}=3")
+
+    assert str(short.value) == f"parameter {sixty!r} conflicts with an earlier one"
+    assert str(long.value) == f"parameter {sixty_one[:57] + '...'!r} conflicts with an earlier one"
+
+
+def test_errors_say_what_was_wrong_with_the_input():
+    """The push service answers a client's malformed request with these words."""
+    with pytest.raises(ParamsError, match=r"^query string is not valid UTF-8$"):
+        parse_query(b"message=caf\xe9")
+    with pytest.raises(ParamsError, match=r"^query string must be str or bytes$"):
+        parse_query(42)  # type: ignore[arg-type]

@@ -3,10 +3,13 @@ name is typed, so a guesser cannot get a fresh allowance by changing case or pad
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
 
+from push2fa.web.app import create_app
+from tests import services
 from tests.conftest import get_csrf, register
 
 
@@ -105,3 +108,58 @@ async def test_each_client_address_has_its_own_per_ip_allowance(app):
     assert 429 not in statuses[:10], statuses
     assert statuses[10] == 429, statuses
     assert await _register_from(app, "198.51.100.9") != 429
+
+
+async def test_page_views_do_not_use_up_the_allowance_for_submissions(app, client):
+    """The limits count form submissions: a visitor who reloads the login page (or a
+    register page, 10 posts a minute) many times can still log in."""
+    await register(client, "alice")
+    visitor = app.test_client()
+    views = [(await visitor.get("/auth/login")).status_code for _ in range(35)]
+    views += [(await visitor.get("/auth/register")).status_code for _ in range(12)]
+    views += [(await visitor.head("/auth/register")).status_code for _ in range(12)]
+    views += [(await visitor.options("/auth/register")).status_code for _ in range(12)]
+    assert set(views) == {200}, views
+    assert await _guess(visitor, "alice") != 429
+    token = await get_csrf(visitor, "/auth/register")
+    registered = await visitor.post("/auth/register", form={"csrf_token": token, "username": "x"})
+    assert registered.status_code != 429
+
+
+async def test_a_clients_own_forwarded_for_header_gives_it_no_fresh_allowance(app):
+    """With no trusted proxy, X-Forwarded-For is the client's own words: rotating it must
+    not make each request count as another address (the limiter's default key reads it)."""
+    client = app.test_client()
+    token = await get_csrf(client, "/auth/register")
+    statuses = []
+    for n in range(11):
+        response = await client.post(
+            "/auth/register",
+            form={"csrf_token": token, "username": "x"},
+            headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
+        )
+        statuses.append(response.status_code)
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
+
+
+async def test_an_operator_can_turn_the_limits_off(overrides: dict[str, Any]):
+    """PUSH2FA_RATE_LIMITS=0 (a load test, say) turns every limit off."""
+    app = create_app({**overrides, "rate_limits": False})
+    async with app.test_app():
+        statuses = [await _register_from(app, "203.0.113.7") for _ in range(12)]
+    assert 429 not in statuses, statuses
+
+
+async def test_workers_sharing_one_redis_share_the_counters(overrides: dict[str, Any]):
+    """Behind PUSH2FA_REDIS_URL every worker counts into the same allowance: a client
+    spreading its posts over workers gets no more than from one."""
+    url = await services.redis_url()
+    first = create_app({**overrides, "redis_url": url})
+    second = create_app({**overrides, "redis_url": url})
+    address = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}"  # fresh per run
+    async with first.test_app(), second.test_app():
+        statuses = [await _register_from(first, address) for _ in range(10)]
+        statuses.append(await _register_from(second, address))
+    assert 429 not in statuses[:10], statuses
+    assert statuses[10] == 429, statuses
