@@ -87,6 +87,10 @@ async def test_wrong_number_denies_counts_a_failure_and_tells_the_page(site, enr
     assert (await _user(site)).failed_attempts == 1
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait"
+    assert (
+        '<div class="alert alert-warning">'
+        "The number picked on your phone did not match. The request was denied.</div>"
+    ) in browser.last_html
 
 
 async def test_approval_without_a_number_is_denied_when_matching_is_on(site, enrolled):
