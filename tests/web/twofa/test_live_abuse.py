@@ -331,6 +331,33 @@ async def test_trusted_browser_skips_the_push_until_revoked(site, enrolled):
     assert resp.url.path == "/auth/2fa/wait"
 
 
+async def test_a_login_without_the_trust_box_leaves_the_browser_untrusted(site, enrolled):
+    browser, authy_id = enrolled
+    resp = await _login_with_push(site, browser, authy_id)
+    assert resp.url.path == "/"
+    assert not any(c.key == "push2fa_trusted" for c in browser.http.cookie_jar)
+    assert await _events(site, "trusted_browser.added") == 0
+
+
+async def test_a_trusted_browser_is_listed_as_the_browser_and_address_that_asked(
+    site, enrolled, browsers
+):
+    """The security page names each trusted browser so its owner can tell a stranger's."""
+    _, authy_id = enrolled
+    firefox = browsers("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+    await _login_with_push(site, firefox, authy_id, complete={"trust": "y"})
+
+    page = await (await firefox.get("/account/security")).text()
+
+    listed = re.search(r'<ul class="status-list" id="trusted-browsers">(.*?)</ul>', page, re.S)
+    assert listed is not None
+    assert re.search(
+        r'<div class="fw-semibold">Firefox on Linux</div>\s*'
+        r'<div class="small text-body-secondary">127\.0\.0\.1 · last used',
+        listed.group(1),
+    ), listed.group(1)
+
+
 async def test_trusted_browser_is_forgotten_after_a_password_change(site, enrolled):
     browser, authy_id = enrolled
     await _login_with_push(site, browser, authy_id, complete={"trust": "y"})
