@@ -430,3 +430,20 @@ async def test_an_approved_turn_off_push_does_nothing_once_the_login_has_ended(s
     assert resp.status == 200 and resp.url.path == "/auth/login"
     async with site.app.extensions["push2fa"].db.session() as db:
         assert (await db.execute(select(User))).scalar_one().push_enabled
+
+
+async def test_the_waiting_and_enrolment_pages_are_kept_by_no_cache(site, enrolled, browsers):
+    """The waiting page (the number to pick) and the enrolment page (the token that
+    registers a phone) tell every cache, HTTP/1.0 ones too, not to keep them."""
+    alice, _ = enrolled
+    waiting = await alice.login("alice")
+    bob = browsers()
+    await bob.register("bob")
+    await bob.login("bob")
+    enrolling = await bob.post_form("/auth/2fa/enable", {}, page="/auth/2fa/enable")
+    assert waiting.url.path == "/auth/2fa/wait" and enrolling.url.path == "/auth/2fa/enroll"
+
+    for page in (waiting, enrolling):
+        directives = {d.strip().lower() for d in page.headers["Cache-Control"].split(",")}
+        assert "no-store" in directives, page.url.path
+        assert page.headers.get("Pragma", "").lower() == "no-cache", page.url.path
