@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from yarl import URL
 
+from push2fa.domain import recovery_codes
 from push2fa.models import AuditEvent, LoginChallenge, Passkey, RecoveryCode, User, utcnow
 from push2fa.web.account import history
 from tests.conftest import csrf_from
@@ -246,3 +247,33 @@ async def test_an_account_without_a_phone_takes_no_code_and_counts_no_failure(
         assert (await db.execute(select(User.failed_attempts))).scalar_one() == 0
         failures = select(func.count()).where(AuditEvent.event == "auth.failure")
         assert (await db.execute(failures)).scalar_one() == 0
+
+
+async def test_a_recovery_code_login_warns_when_few_codes_are_left(site, alice):
+    """From two codes left on, the login made with one says how many are left and where
+    to make new ones; with more left it says nothing."""
+    browser, _, codes = alice
+    svc = site.app.extensions["push2fa"]
+    async with svc.db.session() as db:  # six already used
+        user_id = (await db.execute(select(User.id))).scalar_one()
+        for code in codes[:6]:
+            assert await recovery_codes.spend(db, svc.settings, user_id, code)
+        await db.commit()
+    pages = []
+    for code in codes[6:9]:
+        await browser.login("alice")
+        resp = await browser.post_form("/auth/2fa/recovery", {"code": code}, page="/auth/2fa/wait")
+        assert resp.url.path == "/"
+        pages.append(browser.last_html)
+        await browser.logout()
+    three_left, two_left, one_left = pages
+
+    assert "Make new ones on your security page." not in three_left
+    assert (
+        '<div class="alert alert-warning">'
+        "Only 2 recovery codes left. Make new ones on your security page.</div>"
+    ) in two_left
+    assert (
+        '<div class="alert alert-warning">'
+        "Only 1 recovery code left. Make new ones on your security page.</div>"
+    ) in one_left
