@@ -277,3 +277,19 @@ async def test_a_recovery_code_login_warns_when_few_codes_are_left(site, alice):
         '<div class="alert alert-warning">'
         "Only 1 recovery code left. Make new ones on your security page.</div>"
     ) in one_left
+
+
+async def test_a_code_login_with_the_trust_box_trusts_the_browser(site, alice):
+    """The waiting page carries the "don't ask again" box with the code it sends: a login
+    by recovery code then skips the push next time, like one approved on the phone."""
+    browser, _, codes = alice
+    await browser.login("alice")
+    await browser.post_form(
+        "/auth/2fa/recovery", {"code": codes[0], "trust": "y"}, page="/auth/2fa/wait"
+    )
+    assert await _logged_in(browser)
+    await browser.logout()
+
+    resp = await browser.login("alice")
+
+    assert resp.url.path == "/"  # no push, no code this time
