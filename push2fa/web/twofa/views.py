@@ -277,15 +277,18 @@ async def _with_code(kind: str) -> Page:
         result = await code_login.answer(db, svc, challenge, user, kind, form.code.data)
         if result.consumed is None:
             return await _code_refused(result, kind)
+        left: int | None = None
         if result.second_factor == code_login.RECOVERY:
             left = await recovery_codes.remaining(db, user.id)
-            if left <= recovery_codes.LOW_WATER:
-                await flash(
-                    f"Only {left} recovery code{'s' if left != 1 else ''} left. "
-                    "Make new ones on your security page.",
-                    "warning",
-                )
-        return await _finish(db, result.consumed, result.second_factor, await _trust_requested())
+        page = await _finish(db, result.consumed, result.second_factor, await _trust_requested())
+    # Said after _finish: a login starts a new session, which drops what was flashed before.
+    if left is not None and left <= recovery_codes.LOW_WATER:
+        await flash(
+            f"Only {left} recovery code{'s' if left != 1 else ''} left. "
+            "Make new ones on your security page.",
+            "warning",
+        )
+    return page
 
 
 async def _code_refused(result: code_login.CodeAnswer, kind: str) -> Page:

@@ -113,9 +113,15 @@ async def test_2fa_off_with_a_recovery_code_from_a_stale_session_and_mailed(site
     await browser.post_form("/auth/2fa/disable", {}, page="/auth/2fa/disable")
     await browser.post_form("/auth/2fa/recovery", {"code": codes[0]}, page="/auth/2fa/wait")
 
-    assert "now off" in browser.last_html
+    assert (
+        '<div class="alert alert-success">Push two-factor login is now off.</div>'
+        in browser.last_html
+    )
     assert not (await _user(site)).push_enabled
     assert not await _known_to_the_push_service(site, authy_id)  # the phone is forgotten there too
+    async with site.app.extensions["push2fa"].db.session() as db:
+        off = await db.execute(select(AuditEvent).where(AuditEvent.event == "twofa.disabled"))
+        assert [event.details.get("proof") for event in off.scalars()] == ["recovery"]
     assert await _mails(site, "Push two-factor login was turned off")
 
 
@@ -189,6 +195,12 @@ async def test_new_recovery_codes_after_a_push_are_mailed(site, enrolled):
     await site.decide(request["uuid"], "approved", browser.match_code())
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/account/security"
+    assert (
+        '<div class="alert alert-success">Confirmed. You can now make the change.</div>'
+        in browser.last_html
+    )
+    # The spent request is let go: no waiting page for it any more.
+    assert (await browser.get("/auth/2fa/wait")).url.path != "/auth/2fa/wait"
 
     await browser.post_form("/account/recovery-codes", {}, page="/account/security")
 

@@ -6,6 +6,7 @@ python-socketio client over websocket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +36,12 @@ class Site:
     emulator: str  # the emulator's base, e.g. http://127.0.0.1:1234/_emulator
     app: Any
     http: aiohttp.ClientSession = field(default=None)  # type: ignore[assignment]
+    push_service: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    async def stop_push_service(self) -> None:
+        """Take the push service down while the app stays up: the app's calls to it fail
+        to connect from now on (an outage, as the app meets one)."""
+        await self.push_service.aclose()
 
     async def control(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         headers = {"X-Authy-API-Key": API_KEY, **kwargs.pop("headers", {})}
@@ -227,12 +234,19 @@ async def site(tmp_path, database_url, site_options) -> AsyncIterator[Site]:
             **options,
         }
     )
-    async with (
-        serve_asgi(emulator, listener=emu_listener),
-        serve_asgi(build_asgi(app), listener=app_listener),
-        aiohttp.ClientSession() as http,
-    ):
-        yield Site(url=app_url, emulator=f"{emu_url}/_emulator", app=app, http=http)
+    async with contextlib.AsyncExitStack() as push_service:
+        await push_service.enter_async_context(serve_asgi(emulator, listener=emu_listener))
+        async with (
+            serve_asgi(build_asgi(app), listener=app_listener),
+            aiohttp.ClientSession() as http,
+        ):
+            yield Site(
+                url=app_url,
+                emulator=f"{emu_url}/_emulator",
+                app=app,
+                http=http,
+                push_service=push_service,
+            )
 
 
 @pytest.fixture

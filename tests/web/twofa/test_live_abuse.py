@@ -87,6 +87,10 @@ async def test_wrong_number_denies_counts_a_failure_and_tells_the_page(site, enr
     assert (await _user(site)).failed_attempts == 1
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/auth/2fa/wait"
+    assert (
+        '<div class="alert alert-warning">'
+        "The number picked on your phone did not match. The request was denied.</div>"
+    ) in browser.last_html
 
 
 async def test_approval_without_a_number_is_denied_when_matching_is_on(site, enrolled):
@@ -325,6 +329,33 @@ async def test_trusted_browser_skips_the_push_until_revoked(site, enrolled):
     await browser.logout()
     resp = await browser.login("alice")
     assert resp.url.path == "/auth/2fa/wait"
+
+
+async def test_a_login_without_the_trust_box_leaves_the_browser_untrusted(site, enrolled):
+    browser, authy_id = enrolled
+    resp = await _login_with_push(site, browser, authy_id)
+    assert resp.url.path == "/"
+    assert not any(c.key == "push2fa_trusted" for c in browser.http.cookie_jar)
+    assert await _events(site, "trusted_browser.added") == 0
+
+
+async def test_a_trusted_browser_is_listed_as_the_browser_and_address_that_asked(
+    site, enrolled, browsers
+):
+    """The security page names each trusted browser so its owner can tell a stranger's."""
+    _, authy_id = enrolled
+    firefox = browsers("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+    await _login_with_push(site, firefox, authy_id, complete={"trust": "y"})
+
+    page = await (await firefox.get("/account/security")).text()
+
+    listed = re.search(r'<ul class="status-list" id="trusted-browsers">(.*?)</ul>', page, re.S)
+    assert listed is not None
+    assert re.search(
+        r'<div class="fw-semibold">Firefox on Linux</div>\s*'
+        r'<div class="small text-body-secondary">127\.0\.0\.1 · last used',
+        listed.group(1),
+    ), listed.group(1)
 
 
 async def test_trusted_browser_is_forgotten_after_a_password_change(site, enrolled):

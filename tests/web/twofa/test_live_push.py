@@ -38,6 +38,8 @@ async def test_approved_push_logs_the_waiting_browser_in(site, enrolled):
     resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
     assert resp.url.path == "/user/alice"
     assert "Last seen" in browser.last_html
+    # Her enrolment was her first login: this one is greeted as a return.
+    assert '<div class="alert alert-success">Welcome back, alice.</div>' in browser.last_html
     print(f"approve → browser event: {delay_ms:.1f} ms (includes the emulator's callback)")
 
 
@@ -352,8 +354,26 @@ async def test_disable_with_an_approved_push(site, enrolled):
     request = await site.wait_for_request(authy_id)
     assert request["message"].startswith("Turn off")
     await site.decide(request["uuid"], "approved", browser.match_code())
-    await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
-    assert "now off" in browser.last_html
+    resp = await browser.post_form("/auth/2fa/complete", {}, page="/auth/2fa/wait")
+    assert resp.url.path == "/"
+    assert (
+        '<div class="alert alert-success">Push two-factor login is now off.</div>'
+        in browser.last_html
+    )
+    assert await _turned_off_with(site) == ["push"]
+    # The spent request is let go: no waiting page for it any more.
+    assert (await browser.get("/auth/2fa/wait")).url.path != "/auth/2fa/wait"
+
+
+async def _turned_off_with(site) -> list[str]:
+    """The second factor each turning-off of 2FA was recorded as proved by."""
+    from sqlalchemy import select
+
+    from push2fa.models import AuditEvent
+
+    async with site.app.extensions["push2fa"].db.session() as db:
+        rows = await db.execute(select(AuditEvent).where(AuditEvent.event == "twofa.disabled"))
+        return [event.details.get("proof") for event in rows.scalars()]
 
 
 async def _age_second_factor(site, browser, authy_id) -> None:
@@ -410,3 +430,20 @@ async def test_an_approved_turn_off_push_does_nothing_once_the_login_has_ended(s
     assert resp.status == 200 and resp.url.path == "/auth/login"
     async with site.app.extensions["push2fa"].db.session() as db:
         assert (await db.execute(select(User))).scalar_one().push_enabled
+
+
+async def test_the_waiting_and_enrolment_pages_are_kept_by_no_cache(site, enrolled, browsers):
+    """The waiting page (the number to pick) and the enrolment page (the token that
+    registers a phone) tell every cache, HTTP/1.0 ones too, not to keep them."""
+    alice, _ = enrolled
+    waiting = await alice.login("alice")
+    bob = browsers()
+    await bob.register("bob")
+    await bob.login("bob")
+    enrolling = await bob.post_form("/auth/2fa/enable", {}, page="/auth/2fa/enable")
+    assert waiting.url.path == "/auth/2fa/wait" and enrolling.url.path == "/auth/2fa/enroll"
+
+    for page in (waiting, enrolling):
+        directives = {d.strip().lower() for d in page.headers["Cache-Control"].split(",")}
+        assert "no-store" in directives, page.url.path
+        assert page.headers.get("Pragma", "").lower() == "no-cache", page.url.path
