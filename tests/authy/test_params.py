@@ -381,3 +381,90 @@ def test_errors_say_what_was_wrong_with_the_input():
         parse_query(b"message=caf\xe9")
     with pytest.raises(ParamsError, match=r"^query string must be str or bytes$"):
         parse_query(42)  # type: ignore[arg-type]
+
+
+def _nested_dicts(levels: int) -> dict[str, Any]:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"n": value}
+    return {"top": value}
+
+
+def _nested_lists(levels: int) -> dict[str, Any]:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return {"top": value}
+
+
+@pytest.mark.parametrize("nest", [_nested_dicts, _nested_lists])
+def test_flatten_and_parse_agree_on_the_deepest_nesting_allowed(nest: Any) -> None:
+    """MAX_DEPTH bracket segments are fine both ways; one more is refused both ways."""
+    deepest = nest(MAX_DEPTH)
+    (key, value), *_ = flatten(deepest)
+    assert key.count("[") == MAX_DEPTH
+    assert parse_query(to_query(deepest)) == deepest
+    assert parse_bracket_pairs([(key, value)]) == deepest
+
+    too_deep = nest(MAX_DEPTH + 1)
+    with pytest.raises(ParamsError, match=rf"^parameters nested deeper than {MAX_DEPTH} levels$"):
+        flatten(too_deep)
+    with pytest.raises(ParamsError, match=rf"^parameters nested deeper than {MAX_DEPTH} levels$"):
+        parse_query("top" + "[n]" * (MAX_DEPTH + 1) + "=leaf")
+
+
+def test_to_query_collapses_indices_at_every_level() -> None:
+    body = {"a": [["x", "y"], [{"b": ["z"]}]], "c": {"d": [{"e": ["w"]}]}}
+
+    assert to_query(body) == (
+        "a%5B%5D%5B%5D=x&a%5B%5D%5B%5D=y&a%5B%5D%5B%5D%5Bb%5D%5B%5D=z&c%5Bd%5D%5B%5D%5Be%5D%5B%5D=w"
+    )
+
+
+def test_parse_bracket_pairs_takes_exactly_max_pairs() -> None:
+    pairs = [(f"k{i}", "v") for i in range(MAX_PAIRS)]
+    assert len(parse_bracket_pairs(pairs)) == MAX_PAIRS
+    assert len(parse_bracket_pairs(iter(pairs))) == MAX_PAIRS
+
+    with pytest.raises(ParamsError, match=rf"^more than {MAX_PAIRS} parameters$"):
+        parse_bracket_pairs([*pairs, ("one", "more")])
+
+
+def test_a_flood_of_empty_fields_is_refused_before_it_is_split() -> None:
+    """`&&&…` has no pairs, but splitting a huge one is the cost the cap is there to avoid."""
+    with pytest.raises(ParamsError, match=r"^malformed query string: ValueError$"):
+        parse_query("a=1" + "&" * MAX_PAIRS)
+
+
+def test_a_nested_bracket_is_refused_even_when_the_brackets_balance() -> None:
+    with pytest.raises(ParamsError, match=r"^nested '\[' in parameter name$"):
+        parse_query("a[[b]=1")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: flatten(["not", "a", "mapping"]), "parameters must be a mapping"),  # type: ignore[arg-type]
+        (lambda: flatten({"": "x"}), "top-level parameter names must be non-empty strings"),
+        (lambda: flatten({"a": {1: "one"}}), "object keys must be strings"),
+        (lambda: flatten({"a": math.nan}), "NaN and infinite numbers cannot be signed"),
+        (lambda: flatten({"a": [b"x"]}), "unsupported parameter value type: bytes"),
+        (lambda: parse_bracket_pairs(42), "parameters must be an iterable of (key, value) pairs"),  # type: ignore[arg-type]
+        (lambda: parse_bracket_pairs([("a",)]), "each parameter must be a (key, value) pair"),  # type: ignore[list-item]
+        (lambda: parse_bracket_pairs([("a", 1)]), "parameter names and values must be strings"),  # type: ignore[list-item]
+        (lambda: parse_query("[a]=1"), "parameter name is empty or starts with '['"),
+        (lambda: parse_query("a]=1"), "unbalanced ']' in parameter name"),
+        (lambda: parse_query("a[b]c=1"), "unexpected text after ']' in parameter name"),
+        (lambda: parse_query("a[b=1"), "unbalanced '[' in parameter name"),
+        (lambda: parse_query("a[[b]]=1"), "nested '[' in parameter name"),
+        (lambda: parse_query("a=1&a[]=2"), "parameter 'a[]' mixes an array with another type"),
+        (lambda: parse_query("a=1&a[b]=2"), "parameter 'a[b]' mixes an object with another type"),
+        (lambda: parse_query("k=%FF"), "malformed query string: UnicodeDecodeError"),
+        (lambda: form_encode("\ud800"), "parameter text is not encodable as UTF-8"),
+    ],
+)
+def test_each_refusal_says_what_was_wrong(build: Any, message: str) -> None:
+    """These words reach the API client whose request was refused, and the operator's log."""
+    with pytest.raises(ParamsError) as refused:
+        build()
+    assert str(refused.value) == message
