@@ -25,10 +25,13 @@ async def events(svc: Services, user: User) -> list[str]:
         return list(rows.scalars())
 
 
-async def add_user(svc: Services, name: str) -> User:
-    """A stored account with no push, phone or password worth guessing."""
+async def add_user(svc: Services, name: str, authy_id: int | None = None) -> User:
+    """A stored account with no password worth guessing, and with no phone unless given
+    its push-service id."""
     async with svc.db.session() as db:
-        person = User(username=name, email=f"{name}@example.com", password_hash="x")
+        person = User(
+            username=name, email=f"{name}@example.com", password_hash="x", authy_id=authy_id
+        )
         db.add(person)
         await db.commit()
         return person

@@ -18,7 +18,6 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from push2fa.services import Services
 from tests.domain.rows import events
 
 S = ChallengeStatus
@@ -36,16 +35,7 @@ class Recorder:
         await self._inner.publish_challenge(public_id, data)
 
 
-@pytest.fixture
-async def svc(app) -> Services:
-    """The app's services with its background loops stopped, so that only the test
-    drives transitions here."""
-    services: Services = app.extensions["push2fa"]
-    for task in services.tasks:
-        task.cancel()
-    await asyncio.gather(*services.tasks, return_exceptions=True)
-    services.tasks.clear()
-    return services
+pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
 @pytest.fixture

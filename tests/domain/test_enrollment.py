@@ -34,16 +34,7 @@ class Recorder:
         await self._inner.publish_enrollment(user_id, data)
 
 
-@pytest.fixture
-async def svc(app) -> Services:
-    """The app's services with its background loops stopped (the enrolment watcher would
-    otherwise ask the push service about these enrolments)."""
-    services: Services = app.extensions["push2fa"]
-    for task in services.tasks:
-        task.cancel()
-    await asyncio.gather(*services.tasks, return_exceptions=True)
-    services.tasks.clear()
-    return services
+pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
 @pytest.fixture

@@ -30,12 +30,6 @@ HOME, CAFE = "203.0.113.5", "198.51.100.7"
 NEW_LOGIN = "New login to your push2fa account"
 
 
-@pytest.fixture
-def svc(app: Quart) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
 @asynccontextmanager
 async def browsing(app: Quart, ip: str, agent: str) -> AsyncIterator[None]:
     """A request from `ip` with User-Agent `agent`, as the login page would see it."""

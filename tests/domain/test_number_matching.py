@@ -14,6 +14,7 @@ from sqlalchemy import update
 from push2fa.domain import audit, challenges, number_matching
 from push2fa.models import ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.services import Services
+from tests.domain.rows import add_user
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 HOME = "192.0.2.10"
@@ -64,22 +65,7 @@ def test_matching_is_enforced_only_where_the_phone_can_pick(app):
     assert not number_matching.enforced(dataclasses.replace(settings, push_service="authy"))
 
 
-@pytest.fixture
-def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    for task in services.tasks:  # only the test decides challenges here
-        task.cancel()
-    return services
-
-
-async def add_user(svc: Services, name: str, authy_id: int) -> User:
-    async with svc.db.session() as db:
-        person = User(
-            username=name, email=f"{name}@example.com", password_hash="x", authy_id=authy_id
-        )
-        db.add(person)
-        await db.commit()
-        return person
+pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
 async def logged_in_from(svc: Services, user: User, ip: str, agent: str) -> None:

@@ -29,24 +29,11 @@ from push2fa.models import (
     utcnow,
 )
 from push2fa.services import Services
+from tests.domain.rows import add_user
 from tests.softkey import SoftKey
 from tests.web.auth.mailbox import sent_mail
 
 CONTEXT = challenges.Context("203.0.113.5", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
-
-
-@pytest.fixture
-def svc(app: Quart) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        user = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(user)
-        await db.commit()
-        return user
 
 
 async def begin_registration(svc: Services, user: User) -> passkeys.Started:

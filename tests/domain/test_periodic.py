@@ -44,15 +44,7 @@ def overrides(overrides):
     return overrides | {"status_poll_delay": 1.0, "status_polls_per_second": 5.0}
 
 
-@pytest.fixture
-async def svc(app) -> Services:
-    """The app's services with their own loop stopped: the test runs each pass."""
-    services: Services = app.extensions["push2fa"]
-    for task in services.tasks:
-        task.cancel()
-    await asyncio.gather(*services.tasks, return_exceptions=True)
-    services.tasks.clear()
-    return services
+pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
 @pytest.fixture

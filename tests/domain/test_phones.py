@@ -21,6 +21,7 @@ from push2fa.models import AuditEvent, User
 from push2fa.pushservice import EmulatorSettings, create_emulator_app
 from push2fa.services import Services
 from tests.conftest import TEST_SECRET
+from tests.domain.rows import add_user
 from tests.pushservice.conftest import API_KEY, APP_ID, APP_NAME, registration_token
 from tests.servers import reserve_listener, serve_asgi, url_of
 from tests.web.auth.mailbox import sent_mail
@@ -52,12 +53,6 @@ def overrides(overrides: dict[str, Any], push_service: str) -> dict[str, Any]:
         "authy_app_name": APP_NAME,
         "authy_app_id": APP_ID,
     }
-
-
-@pytest.fixture
-def svc(app: Quart) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
 
 
 @pytest.fixture
@@ -96,14 +91,6 @@ async def user_with_phone(svc: Services, push_service: str, name: str) -> tuple[
         await db.commit()
     [phone] = await svc.push_client().list_devices(authy_id)
     return user, phone.id
-
-
-async def add_user(svc: Services, name: str) -> User:
-    async with svc.db.session() as db:
-        user = User(username=name, email=f"{name}@example.com", password_hash="x")
-        db.add(user)
-        await db.commit()
-        return user
 
 
 async def phone_ids(svc: Services, user: User) -> list[int]:

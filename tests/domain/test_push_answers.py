@@ -14,30 +14,12 @@ from sqlalchemy import select
 from push2fa.domain import challenges, push_answers
 from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User
 from push2fa.services import Services
-from tests.domain.rows import account
+from tests.domain.rows import account, add_user
 
 S = ChallengeStatus
 
 
-@pytest.fixture
-async def svc(app) -> Services:
-    """The app's services with its background loops stopped: only the test decides."""
-    services: Services = app.extensions["push2fa"]
-    for task in services.tasks:
-        task.cancel()
-    await asyncio.gather(*services.tasks, return_exceptions=True)
-    services.tasks.clear()
-    return services
-
-
-async def add_user(svc: Services, name: str, authy_id: int) -> User:
-    async with svc.db.session() as db:
-        person = User(
-            username=name, email=f"{name}@example.com", password_hash="x", authy_id=authy_id
-        )
-        db.add(person)
-        await db.commit()
-        return person
+pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
 async def push(svc: Services, user: User, code: str | None = "42") -> LoginChallenge:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import pytest
 from quart import Quart
 from sqlalchemy import select
 
@@ -21,12 +20,6 @@ from tests.web.auth.mailbox import LINK_RE, body_of, sent_mail
 
 ORIGIN = ("203.0.113.5", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
 RESET_PATH = "/auth/reset/"
-
-
-@pytest.fixture
-def svc(app: Quart) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
 
 
 async def add_user(svc: Services, name: str, email: str | None = None) -> User:

@@ -23,12 +23,6 @@ from push2fa.services import Services
 from tests.conftest import TEST_SECRET
 
 
-@pytest.fixture
-def svc(app: Any) -> Services:
-    services: Services = app.extensions["push2fa"]
-    return services
-
-
 async def add_user(svc: Services, name: str, password_hash: str | None = None) -> User:
     async with svc.db.session() as db:
         person = User(

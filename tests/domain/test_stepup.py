@@ -6,7 +6,6 @@ tests/web/account/test_live_stepup.py and tests/web/auth/test_password_reset.py.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -53,14 +52,7 @@ def overrides(overrides: dict[str, Any], refused_port: int) -> dict[str, Any]:
     return {**overrides, "emulator_url": f"http://127.0.0.1:{refused_port}/_emulator"}
 
 
-@pytest.fixture
-async def svc(app) -> Services:
-    services: Services = app.extensions["push2fa"]
-    for task in services.tasks:
-        task.cancel()
-    await asyncio.gather(*services.tasks, return_exceptions=True)
-    services.tasks.clear()
-    return services
+pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
 async def add_user(svc: Services, name: str, *, push: bool = True, **values: Any) -> User:
