@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from push2fa.domain import audit
@@ -131,10 +131,68 @@ async def attach_provider(
     challenge.next_poll_at = next_poll
 
 
+# Every statement of a transition is built once, with bound parameters, and reused: built
+# per call, the expression objects and SQLAlchemy's cache key for them cost more Python
+# than the statement itself (the webhook's profile in docs/benchmarks.md).
+_T = LoginChallenge.__table__.c
+_ID = bindparam("b_id", type_=_T.id.type)
+_PUBLIC_ID = bindparam("b_public_id", type_=_T.public_id.type)
+_USER_ID = bindparam("b_user_id", type_=_T.user_id.type)
+_NOW = bindparam("now", type_=_T.expires_at.type)
+_GRACE_SINCE = bindparam("grace_since", type_=_T.decided_at.type)
+_AT = bindparam("at", type_=_T.decided_at.type)  # when the transition happened
+_OWNED = and_(LoginChallenge.public_id == _PUBLIC_ID, LoginChallenge.user_id == _USER_ID)
+
+# The challenges a transition may move, by name: each names the parameters it needs.
+CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "live": and_(LoginChallenge.id == _ID, LoginChallenge.expires_at > _NOW),
+    "late": and_(LoginChallenge.id == _ID, LoginChallenge.expires_at <= _NOW),
+    "one": LoginChallenge.id == _ID,
+    "due": LoginChallenge.expires_at <= _NOW,
+    "completable": and_(
+        _OWNED, or_(LoginChallenge.expires_at > _NOW, LoginChallenge.decided_at > _GRACE_SINCE)
+    ),
+    "answerable": and_(_OWNED, LoginChallenge.expires_at > _NOW),
+}
+_statements: dict[tuple[str, S, S], Any] = {}
+
+
+def _statement(condition: str, from_status: S, to_status: S) -> Any:
+    """The one UPDATE for moving `condition`'s challenges from `from_status` to
+    `to_status`, built on first use."""
+    key = (condition, from_status, to_status)
+    statement = _statements.get(key)
+    if statement is not None:
+        return statement
+    # A decided challenge leaves the poll index (next_poll_at NULL), so the poll's range
+    # scan sees only pending ones, however long the table's history grows.
+    values: dict[str, Any] = {"status": to_status.value, "next_poll_at": None}
+    if to_status == S.CONSUMED:
+        values["consumed_at"] = _AT
+    if to_status != S.CONSUMED or from_status == S.PENDING:
+        values.update(
+            decided_at=_AT,
+            decided_by=bindparam("by", type_=_T.decided_by.type),
+            reason=bindparam("why", type_=_T.reason.type),
+        )
+    # RETURNING the whole row: the winners come back already updated, with no second
+    # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
+    statement = (
+        update(LoginChallenge)
+        .where(LoginChallenge.status == from_status.value, CONDITIONS[condition])
+        .values(**values)
+        .returning(LoginChallenge)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    _statements[key] = statement
+    return statement
+
+
 async def _transition(
     db: AsyncSession,
     realtime: Publisher,
-    condition: ColumnElement[bool],
+    condition: str,
+    params: dict[str, Any],
     from_status: S,
     to_status: S,
     *,
@@ -142,29 +200,15 @@ async def _transition(
     reason: str | None = None,
     also: Callable[[], Awaitable[bool]] | None = None,
 ) -> list[LoginChallenge]:
-    """Move every challenge matching `condition` from `from_status` to `to_status` in one
-    conditional UPDATE; publish and return the ones this call won.
+    """Move every challenge matching the named `condition` (with `params`) from
+    `from_status` to `to_status` in one conditional UPDATE; publish and return the ones
+    this call won.
 
     `also` runs in the same transaction after the UPDATE won; if it returns False, both
     are rolled back (a code is spent only together with the login it makes)."""
-    now = utcnow()
-    # A decided challenge leaves the poll index (next_poll_at NULL), so the poll's range
-    # scan sees only pending ones, however long the table's history grows.
-    values: dict[str, Any] = {"status": to_status.value, "next_poll_at": None}
-    if to_status == S.CONSUMED:
-        values["consumed_at"] = now
-    if to_status != S.CONSUMED or from_status == S.PENDING:
-        values.update(decided_at=now, decided_by=by, reason=reason)
-    # RETURNING the whole row: the winners come back already updated, with no second
-    # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
-    statement = (
-        update(LoginChallenge)
-        .where(LoginChallenge.status == from_status.value, condition)
-        .values(**values)
-        .returning(LoginChallenge)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    won = list((await db.execute(statement)).scalars().all())
+    statement = _statement(condition, from_status, to_status)
+    bound = {**params, "at": utcnow(), "by": by, "why": reason}
+    won = list((await db.execute(statement, bound)).scalars().all())
     if not won:
         await db.commit()  # ends the no-op transaction without expiring loaded objects
         return []
@@ -212,13 +256,11 @@ async def decide(
     expires the challenge instead. Returns the challenge if this call changed it."""
     if status not in DECISIONS:
         raise ValueError(f"not a decision: {status}")
-    now = utcnow()
-    live = and_(LoginChallenge.id == challenge_id, LoginChallenge.expires_at > now)
-    won = await _transition(db, realtime, live, S.PENDING, status, by=by, reason=reason)
+    params = {"b_id": challenge_id, "now": utcnow()}
+    won = await _transition(db, realtime, "live", params, S.PENDING, status, by=by, reason=reason)
     if won:
         return won[0]
-    late = and_(LoginChallenge.id == challenge_id, LoginChallenge.expires_at <= now)
-    expired = await _transition(db, realtime, late, S.PENDING, S.EXPIRED, by=by)
+    expired = await _transition(db, realtime, "late", params, S.PENDING, S.EXPIRED, by=by)
     return expired[0] if expired else None
 
 
@@ -228,13 +270,22 @@ async def cancel(
     won = await _transition(
         db,
         realtime,
-        LoginChallenge.id == challenge_id,
+        "one",
+        {"b_id": challenge_id},
         S.PENDING,
         S.CANCELLED,
         by=by,
         reason=reason,
     )
     return won[0] if won else None
+
+
+_EARLIEST_EXPIRY = (
+    select(LoginChallenge.expires_at)
+    .where(LoginChallenge.status == S.PENDING.value)
+    .order_by(LoginChallenge.expires_at)
+    .limit(1)
+)
 
 
 async def expire_due(db: AsyncSession, realtime: Publisher) -> list[LoginChallenge]:
@@ -244,31 +295,23 @@ async def expire_due(db: AsyncSession, realtime: Publisher) -> list[LoginChallen
     index): most ticks nothing is due, and then no write transaction is opened, so the
     sweep never queues for SQLite's write lock behind (or ahead of) a webhook."""
     now = utcnow()
-    earliest = (
-        await db.execute(
-            select(LoginChallenge.expires_at)
-            .where(LoginChallenge.status == S.PENDING.value)
-            .order_by(LoginChallenge.expires_at)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    earliest = (await db.execute(_EARLIEST_EXPIRY)).scalar_one_or_none()
     if earliest is None or earliest > now:
         await db.commit()  # ends the read transaction, keeping loaded objects usable
         return []
-    return await _transition(
-        db, realtime, LoginChallenge.expires_at <= now, S.PENDING, S.EXPIRED, by="sweep"
-    )
+    return await _transition(db, realtime, "due", {"now": now}, S.PENDING, S.EXPIRED, by="sweep")
+
+
+_DECIDED_SINCE = select(LoginChallenge.public_id, LoginChallenge.status).where(
+    LoginChallenge.decided_at >= bindparam("since", type_=_T.decided_at.type)
+)
 
 
 async def decided_since(db: AsyncSession, since: datetime) -> Sequence[tuple[str, str]]:
     """(public_id, status) of every challenge decided at or after `since`: what redelivery
     checks against the sockets it holds. A range scan of the decided_at index, so its cost
     follows the decision rate, not the number of waiting pages."""
-    rows = await db.execute(
-        select(LoginChallenge.public_id, LoginChallenge.status).where(
-            LoginChallenge.decided_at >= since
-        )
-    )
+    rows = await db.execute(_DECIDED_SINCE, {"since": since})
     return [(row.public_id, row.status) for row in rows]
 
 
@@ -277,12 +320,15 @@ async def consume(
 ) -> LoginChallenge | None:
     """approved → consumed, once: the only way an approval turns into a login."""
     now = utcnow()
-    condition = and_(
-        LoginChallenge.public_id == public_id,
-        LoginChallenge.user_id == user_id,
-        or_(LoginChallenge.expires_at > now, LoginChallenge.decided_at > now - COMPLETE_GRACE),
+    params = {
+        "b_public_id": public_id,
+        "b_user_id": user_id,
+        "now": now,
+        "grace_since": now - COMPLETE_GRACE,
+    }
+    won = await _transition(
+        db, realtime, "completable", params, S.APPROVED, S.CONSUMED, by="browser"
     )
-    won = await _transition(db, realtime, condition, S.APPROVED, S.CONSUMED, by="browser")
     return won[0] if won else None
 
 
@@ -299,13 +345,14 @@ async def answer_at_once(
     recovery code, an app code, a passkey): decided and used at once, so no "approved" event ever
     asks the waiting page to complete it a second time. `spend` (using up the code) happens
     in the same transaction: both or neither."""
-    condition = and_(
-        LoginChallenge.public_id == public_id,
-        LoginChallenge.user_id == user_id,
-        LoginChallenge.expires_at > utcnow(),
+    params = {"b_public_id": public_id, "b_user_id": user_id, "now": utcnow()}
+    won = await _transition(
+        db, realtime, "answerable", params, S.PENDING, S.CONSUMED, by=by, also=spend
     )
-    won = await _transition(db, realtime, condition, S.PENDING, S.CONSUMED, by=by, also=spend)
     return won[0] if won else None
+
+
+_BY_PUBLIC_ID = select(LoginChallenge).where(LoginChallenge.public_id == _PUBLIC_ID)
 
 
 async def by_public_id(db: AsyncSession, public_id: object) -> LoginChallenge | None:
@@ -313,21 +360,19 @@ async def by_public_id(db: AsyncSession, public_id: object) -> LoginChallenge | 
     from a tampered session) names none."""
     if not isinstance(public_id, str) or not public_id or len(public_id) > 64:
         return None
-    return (
-        await db.execute(select(LoginChallenge).where(LoginChallenge.public_id == public_id))
-    ).scalar_one_or_none()
+    return (await db.execute(_BY_PUBLIC_ID, {"b_public_id": public_id})).scalar_one_or_none()
+
+
+_BY_PROVIDER = select(LoginChallenge).where(
+    LoginChallenge.provider_uuid == bindparam("provider_uuid", type_=_T.provider_uuid.type),
+    LoginChallenge.authy_id == bindparam("authy_id", type_=_T.authy_id.type),
+)
 
 
 async def by_provider(db: AsyncSession, provider_uuid: str, authy_id: int) -> LoginChallenge | None:
     """The challenge a callback is about: both the request uuid and the device must match."""
-    return (
-        await db.execute(
-            select(LoginChallenge).where(
-                LoginChallenge.provider_uuid == provider_uuid,
-                LoginChallenge.authy_id == authy_id,
-            )
-        )
-    ).scalar_one_or_none()
+    params = {"provider_uuid": provider_uuid, "authy_id": authy_id}
+    return (await db.execute(_BY_PROVIDER, params)).scalar_one_or_none()
 
 
 def poll_backoff(first_delay: float, poll_count: int) -> timedelta | None:

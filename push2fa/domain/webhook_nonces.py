@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,15 +26,20 @@ def is_fresh(nonce: str, now: float) -> bool:
     return abs(now - stamp) <= WINDOW_SECONDS
 
 
+# One statement object, reused with new parameters: no ORM object and no unit of work
+# per callback, and SQLAlchemy's compiled form is found by identity.
+_INSERT = insert(WebhookNonce.metadata.tables[WebhookNonce.__tablename__])
+
+
 async def remember(db: AsyncSession, nonce: str, sig: str) -> bool:
     """Store the (nonce, signature) pair; False if it was seen before (a replay).
 
-    Flushed, not committed: the pair commits with the decision, in one write transaction
-    (one wait for SQLite's write lock per callback, not two). A concurrent copy of the
-    same callback still fails on the unique key, when its INSERT reaches the database."""
-    db.add(WebhookNonce(signature=sig[:128], nonce=nonce[:64]))
+    Not committed: the pair commits with the decision, in one write transaction (one wait
+    for SQLite's write lock per callback, not two). A concurrent copy of the same callback
+    still fails on the unique key, when its INSERT reaches the database."""
+    row = {"signature": sig[:128], "nonce": nonce[:64], "received_at": utcnow()}
     try:
-        await db.flush()
+        await db.execute(_INSERT, row)
     except IntegrityError:
         await db.rollback()
         return False
