@@ -17,13 +17,18 @@ from typing import Any
 
 from push2fa.authy.params import flatten, form_encode, parse_query
 
-__all__ = ["Params", "canonical_params", "sign", "verify"]
+__all__ = ["Params", "canonical_params", "collapse_indices", "sign", "verify"]
 
 _ENCODED_INDEX = re.compile(r"%5B[0-9]+%5D")
 
 
 Params = Mapping[str, Any] | str | bytes
 """A parsed JSON body (POST callback) or the raw query string (GET callback)."""
+
+
+def collapse_indices(encoded: str) -> str:
+    """Array indices, form-encoded (``%5B0%5D``), collapsed to ``%5B%5D`` as Authy does."""
+    return _ENCODED_INDEX.sub("%5B%5D", encoded)
 
 
 def canonical_params(params: Params) -> str:
@@ -37,7 +42,7 @@ def canonical_params(params: Params) -> str:
     """
     tree = parse_query(params) if isinstance(params, str | bytes) else params
     encoded = sorted(f"{form_encode(key)}={form_encode(value)}" for key, value in flatten(tree))
-    return _ENCODED_INDEX.sub("%5B%5D", "&".join(encoded))
+    return collapse_indices("&".join(encoded))
 
 
 def _url_without_query(url: str) -> str:

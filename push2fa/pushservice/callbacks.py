@@ -19,6 +19,7 @@ import aiohttp
 from yarl import URL
 
 from push2fa.authy import signature
+from push2fa.authy.params import flatten, form_encode
 
 from .settings import EmulatorSettings
 
@@ -88,10 +89,18 @@ def get_query(body: dict[str, Any]) -> str:
     """The query string of a GET callback, in the order real Authy sends it.
 
     Authy's GET callbacks (authy-java's captured vector) list the bracket pairs sorted by
-    key with array indices collapsed to ``[]`` (arrays keep their element order): exactly
-    the canonical parameter string that is signed (spec 2.3 steps 1-5).
+    key with array indices collapsed to ``[]`` (arrays keep their element order), as in the
+    canonical parameter string that is signed (spec 2.3 steps 1-5). Only the keys are
+    collapsed: a message or detail that reads "[0]" arrives as "[0]", and the signature
+    still matches, because both ends collapse the values alike when they canonicalise.
     """
-    return signature.canonical_params(body)
+    pairs = sorted(f"{form_encode(key)}={form_encode(value)}" for key, value in flatten(body))
+    return "&".join(_collapse_key(pair) for pair in pairs)
+
+
+def _collapse_key(pair: str) -> str:
+    key, _, value = pair.partition("=")  # form_encode left no "=" inside the key
+    return f"{signature.collapse_indices(key)}={value}"
 
 
 def _get_url(callback_url: str, body: dict[str, Any]) -> URL:
