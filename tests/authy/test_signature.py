@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
+from push2fa.authy import signature
 from push2fa.authy.params import ParamsError, to_query
 from push2fa.authy.signature import canonical_params, sign, verify
 from tests.authy.test_params import realistic_bodies
@@ -351,3 +352,13 @@ def test_signature_ignores_everything_after_the_first_question_mark_or_hash() ->
 def test_sign_says_why_it_refuses_an_empty_key() -> None:
     with pytest.raises(ValueError, match="^an empty API key would make every signature forgeable$"):
         sign("", "1700000000", "POST", "https://x/cb", {})
+
+
+def test_keys_made_up_by_a_stranger_cannot_grow_the_key_cache_without_bound():
+    """Signatures are computed before they are known to be good, over any keys a stranger
+    sends: the cache of encoded keys stays at its size, and still encodes correctly."""
+    for batch in range(5):
+        body = {f"k{batch}-{i}[x]": "v" for i in range(1000)}
+        canonical_params(body)
+    assert signature._encode_key.cache_info().currsize <= 1024
+    assert canonical_params({"a b[0]": "c"}) == "a+b%5B%5D=c"
