@@ -76,9 +76,9 @@ PLANTS = [
     Plant(
         "approved challenge consumable for ever",
         "push2fa/domain/challenges.py",
-        "        or_(LoginChallenge.expires_at > now, "
-        "LoginChallenge.decided_at > now - COMPLETE_GRACE),\n",
-        "",
+        "        _OWNED, or_(LoginChallenge.expires_at > _NOW, "
+        "LoginChallenge.decided_at > _GRACE_SINCE)\n",
+        "        _OWNED\n",
         ("tests/domain/test_challenges.py::test_approved_challenge_is_not_consumable_for_ever",),
     ),
     Plant(

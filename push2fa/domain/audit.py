@@ -54,6 +54,10 @@ def record(
         "details": details,
         "created_at": utcnow(),
     }
+    if not session.in_transaction():
+        # The rows belong to a transaction, so a rollback before any statement ran still
+        # drops them (no I/O: the connection is taken when the first statement needs it).
+        session.sync_session.begin()
     session.info.setdefault(_PENDING, []).append(row)
     log.info(
         "%s user=%s ip=%s %s",
