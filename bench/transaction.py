@@ -60,8 +60,12 @@ async def _seed(db: Database, count: int) -> None:
         await session.execute(
             insert(User),
             [
-                {"username": f"t{i}", "email": f"t{i}@example.com", "password_hash": "x"}
-                | {"authy_id": 1000 + i}
+                {
+                    "username": f"t{i}",
+                    "email": f"t{i}@example.com",
+                    "password_hash": "x",
+                    "authy_id": 1000 + i,
+                }
                 for i in range(count)
             ],
         )

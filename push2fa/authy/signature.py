@@ -18,7 +18,7 @@ from typing import Any
 
 from push2fa.authy.params import flatten, form_encode, parse_query
 
-__all__ = ["Params", "canonical_params", "collapse_indices", "sign", "verify"]
+__all__ = ["Params", "canonical_params", "collapse_indices", "sign", "sorted_pairs", "verify"]
 
 _ENCODED_INDEX = re.compile(r"%5B[0-9]+%5D")
 
@@ -37,6 +37,12 @@ def collapse_indices(encoded: str) -> str:
     return _ENCODED_INDEX.sub("%5B%5D", encoded)
 
 
+def sorted_pairs(tree: Mapping[str, Any]) -> list[str]:
+    """The form-encoded `key=value` pairs of spec 2.3 steps 1-4, sorted while array indices
+    are still in the keys (so elements keep their order), not yet collapsed."""
+    return sorted(f"{_encode_key(key)}={form_encode(value)}" for key, value in flatten(tree))
+
+
 def canonical_params(params: Params) -> str:
     """Build the signed parameter string from a JSON body or a raw GET query string.
 
@@ -47,8 +53,7 @@ def canonical_params(params: Params) -> str:
     Raises `ParamsError` for input that cannot be canonicalised.
     """
     tree = parse_query(params) if isinstance(params, str | bytes) else params
-    encoded = sorted(f"{_encode_key(key)}={form_encode(value)}" for key, value in flatten(tree))
-    return collapse_indices("&".join(encoded))
+    return collapse_indices("&".join(sorted_pairs(tree)))
 
 
 def _url_without_query(url: str) -> str:

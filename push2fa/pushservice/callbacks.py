@@ -19,7 +19,6 @@ import aiohttp
 from yarl import URL
 
 from push2fa.authy import signature
-from push2fa.authy.params import flatten, form_encode
 
 from .settings import EmulatorSettings
 
@@ -94,8 +93,7 @@ def get_query(body: dict[str, Any]) -> str:
     collapsed: a message or detail that reads "[0]" arrives as "[0]", and the signature
     still matches, because both ends collapse the values alike when they canonicalise.
     """
-    pairs = sorted(f"{form_encode(key)}={form_encode(value)}" for key, value in flatten(body))
-    return "&".join(_collapse_key(pair) for pair in pairs)
+    return "&".join(_collapse_key(pair) for pair in signature.sorted_pairs(body))
 
 
 def _collapse_key(pair: str) -> str:
