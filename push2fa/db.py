@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import PoolResetState
 
+from push2fa import sqlite_driver
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # SQLAlchemy's default ceiling (5 pooled + 10 overflow), with every connection kept once
 # opened: an overflow connection used to be closed when returned, and the next burst then
@@ -72,7 +74,11 @@ def make_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if not in_memory:
             _create_private(Path(str(parsed.database)))
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        # The same arguments SQLAlchemy would pass to aiosqlite.connect, to a connection
+        # whose statements each make one trip to its thread instead of four.
+        args, connect_args = parsed.get_dialect()().create_connect_args(parsed)
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
+        kwargs["async_creator"] = sqlite_driver.connector(*args, **connect_args)
         kwargs["pool_reset_on_return"] = None  # _sqlite_reset does it, when needed
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
