@@ -56,6 +56,7 @@ class OneTripCursor:
         self.rowcount = -1
         self.lastrowid: int | None = None
         self._rows: list[Any] = []
+        self._next = 0  # rows before this one were fetched (no copying per fetch)
 
     def __await__(self) -> Generator[Any, None, OneTripCursor]:
         return self._itself().__await__()
@@ -74,6 +75,7 @@ class OneTripCursor:
             _run, self._connection._conn, operation, parameters, many
         )
         self.description, self._rows, self.rowcount, self.lastrowid = outcome
+        self._next = 0
         return self
 
     async def execute(self, operation: str, parameters: Any = None) -> OneTripCursor:
@@ -83,19 +85,24 @@ class OneTripCursor:
         return await self._do(operation, parameters, many=True)
 
     async def fetchall(self) -> list[Any]:
-        rows, self._rows = self._rows, []
+        rows = self._rows[self._next :] if self._next else self._rows
+        self._rows, self._next = [], 0
         return rows
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
         count = self.arraysize if size is None else size
-        rows, self._rows = self._rows[:count], self._rows[count:]
+        rows = self._rows[self._next : self._next + count]
+        self._next += len(rows)
         return rows
 
     async def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
 
     async def close(self) -> None:
-        self._rows = []
+        self._rows, self._next = [], 0
 
 
 class OneTripConnection(aiosqlite.Connection):

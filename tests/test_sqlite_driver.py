@@ -110,8 +110,11 @@ async def test_streamed_results_arrive_whole_and_in_order(engine: AsyncEngine):
         names = [row.name async for row in stream]
         partitions = await conn.stream(select(things.c.id).order_by(things.c.id))
         chunks = [len(chunk) async for chunk in partitions.partitions(100)]
+        mixed = await conn.stream(select(things.c.id).order_by(things.c.id))
+        one, two, rest = await mixed.fetchone(), await mixed.fetchmany(2), await mixed.all()
     assert names == [f"n{i:03}" for i in range(250)]
     assert chunks == [100, 100, 50]
+    assert (one, two, rest) == ((1,), [(2,), (3,)], [(i,) for i in range(4, 251)])
 
 
 async def test_the_same_results_as_the_stock_aiosqlite_driver(engine: AsyncEngine, tmp_path: Path):
