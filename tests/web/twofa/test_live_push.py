@@ -102,6 +102,20 @@ async def test_replayed_callback_is_rejected(site, enrolled):
     assert await _post_callback(site, body, nonce=nonce) == 409
 
 
+async def test_copies_of_one_callback_sent_at_once_decide_once(site, enrolled):
+    """Ten copies race through the pool's connections: the nonce's unique key lets one
+    in; the others are refused as replays, not answered with a 500."""
+    browser, authy_id = enrolled
+    await browser.login("alice")
+    request = await site.wait_for_request(authy_id)
+    body = _callback_body(authy_id, request["uuid"], "denied")
+    nonce = str(int(time.time()))
+    statuses = await asyncio.gather(*(_post_callback(site, body, nonce=nonce) for _ in range(10)))
+    assert sorted(statuses) == [200] + [409] * 9
+    await browser.connect()
+    assert (await browser.next_event("challenge"))["status"] == "denied"
+
+
 async def test_stale_nonce_is_rejected(site, enrolled):
     browser, authy_id = enrolled
     await browser.login("alice")
