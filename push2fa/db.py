@@ -1,8 +1,9 @@
 """The database engine and session factory, one per app.
 
 SQLite is the embedded default, so every connection gets WAL (readers never block the
-webhook's write), foreign keys (off by default in SQLite) and a busy timeout (several
-workers may write at once). PostgreSQL needs none of that and uses the same code.
+webhook's write), foreign keys (off by default in SQLite), a busy timeout (several
+workers may write at once) and a small page cache (the kernel caches the file once; the
+pool would otherwise cache it fifteen times). PostgreSQL needs none of that and uses the same code.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # opened it again, a new thread and four pragmas per aiosqlite connection (a new server
 # process per PostgreSQL one), paid by whichever webhook happened to need it.
 POOL_SIZE = 15
+# SQLite's own page cache, per connection (negative: KiB). Its default, 2 MiB, is kept by
+# each of the 15 pooled connections for the same small file the kernel already caches:
+# up to 30 MiB, which filled as thousands of waiting pages were read at connect and
+# measured about 1 KB of every waiting page's memory (docs/benchmarks-changes.md,
+# change 12). The webhook's hot pages (a few index and table pages) fit in far less.
+SQLITE_CACHE_KIB = 256
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -38,6 +45,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 

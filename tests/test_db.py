@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from push2fa.config import load_settings
-from push2fa.db import Database
+from push2fa.db import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KIB, Database
 from push2fa.migrate import upgrade_url
 
 
@@ -31,6 +31,28 @@ async def test_the_default_sqlite_database_and_its_wal_files_are_private(tmp_pat
 
     assert {"push2fa.db", "push2fa.db-wal", "push2fa.db-shm"} <= set(modes)
     assert set(modes.values()) == {0o600}, modes
+
+
+async def test_every_pooled_sqlite_connection_gets_the_settings_it_depends_on(tmp_path: Path):
+    """WAL (readers never wait for the webhook's write), foreign keys (off by default),
+    the busy timeout, NORMAL sync, and a page cache bounded per connection, on the
+    first connection and on one opened while it is busy."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")
+    expected = {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+        "synchronous": 1,  # NORMAL
+        "cache_size": -SQLITE_CACHE_KIB,
+    }
+    try:
+        async with database.engine.connect() as first, database.engine.connect() as second:
+            for conn in (first, second):
+                raw = await _raw_sqlite(conn)
+                found = {name: raw.execute(f"PRAGMA {name}").fetchone()[0] for name in expected}
+                assert found == expected
+    finally:
+        await database.dispose()
 
 
 async def _raw_sqlite(conn: AsyncConnection) -> sqlite3.Connection:
