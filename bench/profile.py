@@ -3,7 +3,8 @@ it verifies, decides and fans out callbacks, sampled by py-spy from outside the 
 
 It starts the same stack as the benchmark, opens N waiting pages, and records the server
 with `py-spy record --format raw` while callbacks arrive flat out (or, with --idle, while
-nothing happens but the N pages waiting). The collapsed stacks are written next to a
+nothing happens but the N pages waiting); with --bare, the bare reference stack the same
+way, for a side-by-side of where each spends its time. The collapsed stacks are written next to a
 summary of the functions with the most samples (inclusive and self), which is the evidence
 behind any change the benchmark report proposes.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -22,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import callbacks, scenarios
+from bench import baseline, callbacks, scenarios
 from bench.procs import Children, install_signal_handlers, raise_fd_limit
 from bench.run import SCRATCH
 from bench.stack import running_stack
@@ -31,6 +33,8 @@ log = logging.getLogger("bench")
 
 
 LOOP_MARK = "run_forever ("
+THREAD_ROOT = "Thread._bootstrap ("
+GREENLET_ROOT = "(greenlet on the loop's thread: SQLAlchemy's sync side)"
 IDLE_LEAVES = ("select (selectors.py", "EpollSelector.select (selectors.py")
 
 
@@ -38,7 +42,10 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
     """Where the event-loop thread spends its busy time, from py-spy's collapsed stacks.
 
     Only stacks under the loop's `run_forever` count (the aiosqlite and to_thread workers
-    are other threads), and samples waiting in the selector are idle, not work.
+    are other threads), and samples waiting in the selector are idle, not work. SQLAlchemy's
+    asyncio layer runs its sync side in greenlets on the loop's thread: py-spy shows those
+    stacks without the loop's frames beneath them, so a stack that starts anywhere but a
+    thread's bootstrap is the loop's work too (counted under GREENLET_ROOT).
     """
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -49,9 +56,12 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        if not any(LOOP_MARK in frame for frame in frames):
-            other_threads += count
-            continue
+        if frames[0].startswith(THREAD_ROOT):
+            if not any(LOOP_MARK in frame for frame in frames):
+                other_threads += count
+                continue
+        elif not any(LOOP_MARK in frame for frame in frames):
+            frames = [GREENLET_ROOT, *frames]
         if frames[-1].startswith(IDLE_LEAVES):
             idle += count
             continue
@@ -78,8 +88,18 @@ async def profile(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     ctx = scenarios.Context(children=children, workdir=out / "stack", plan=plan)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     try:
-        async with running_stack(children, out / "stack", ctx.options()) as stack:
-            waiters = await scenarios._seed(ctx, stack, args.n, prefix="prof_")
+        async with contextlib.AsyncExitStack() as running:
+            stack: Any
+            if args.bare:
+                stack = await running.enter_async_context(
+                    baseline.running_bare(children, out / "bare")
+                )
+                waiters = baseline.bare_waiters(args.n)
+            else:
+                stack = await running.enter_async_context(
+                    running_stack(children, out / "stack", ctx.options())
+                )
+                waiters = await scenarios._seed(ctx, stack, args.n, prefix="prof_")
             async with scenarios.waiting_pages(stack, waiters) as (fleet, connected):
                 log.info("connected %s", connected)
                 raw = out / ("idle.txt" if args.idle else "callbacks.txt")
@@ -150,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callbacks", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=0, help="steady callbacks/s (0: flat out)")
+    parser.add_argument(
+        "--bare", action="store_true", help="profile the bare reference stack (bench/bare.py)"
+    )
     parser.add_argument("--seconds", type=int, default=10, help="py-spy recording length")
     parser.add_argument("--idle", action="store_true", help="profile N idle pages instead")
     parser.add_argument("--native", action="store_true", help="include C frames (sqlite3)")
