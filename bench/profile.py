@@ -4,9 +4,9 @@ it verifies, decides and fans out callbacks, sampled by py-spy from outside the 
 It starts the same stack as the benchmark, opens N waiting pages, and records the server
 with `py-spy record --format raw` while callbacks arrive flat out (or, with --idle, while
 nothing happens but the N pages waiting); with --bare, the bare reference stack the same
-way, for a side-by-side of where each spends its time. The collapsed stacks are written next to a
-summary of the functions with the most samples (inclusive and self), which is the evidence
-behind any change the benchmark report proposes.
+way, for a side-by-side of where each spends its time. The collapsed stacks are written
+next to a summary of the functions with the most samples (inclusive and self), which is
+the evidence behind any change the benchmark report proposes.
 """
 
 from __future__ import annotations

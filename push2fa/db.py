@@ -3,7 +3,8 @@
 SQLite is the embedded default, so every connection gets WAL (readers never block the
 webhook's write), foreign keys (off by default in SQLite), a busy timeout (several
 workers may write at once) and a small page cache (the kernel caches the file once; the
-pool would otherwise cache it fifteen times). PostgreSQL needs none of that and uses the same code.
+pool would otherwise cache it fifteen times). PostgreSQL needs none of that and uses the
+same code.
 """
 
 from __future__ import annotations
