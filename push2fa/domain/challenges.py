@@ -142,6 +142,12 @@ _NOW = bindparam("now", type_=_T.expires_at.type)
 _GRACE_SINCE = bindparam("grace_since", type_=_T.decided_at.type)
 _AT = bindparam("at", type_=_T.decided_at.type)  # when the transition happened
 _OWNED = and_(LoginChallenge.public_id == _PUBLIC_ID, LoginChallenge.user_id == _USER_ID)
+# The challenge a callback names: both the push service's request id and the device.
+_NAMED_BY_CALLBACK = and_(
+    LoginChallenge.provider_uuid == bindparam("b_provider_uuid", type_=_T.provider_uuid.type),
+    LoginChallenge.authy_id == bindparam("b_authy_id", type_=_T.authy_id.type),
+)
+_NAMED = and_(_NAMED_BY_CALLBACK, LoginChallenge.expires_at > _NOW)
 
 # The challenges a transition may move, by name: each names the parameters it needs.
 CONDITIONS: dict[str, ColumnElement[bool]] = {
@@ -153,6 +159,14 @@ CONDITIONS: dict[str, ColumnElement[bool]] = {
         _OWNED, or_(LoginChallenge.expires_at > _NOW, LoginChallenge.decided_at > _GRACE_SINCE)
     ),
     "answerable": and_(_OWNED, LoginChallenge.expires_at > _NOW),
+    "named": _NAMED,
+    "named_and_picked": and_(
+        _NAMED,
+        or_(
+            LoginChallenge.match_code.is_(None),
+            LoginChallenge.match_code == bindparam("b_pick", type_=_T.match_code.type),
+        ),
+    ),
 }
 _statements: dict[tuple[str, S, S], Any] = {}
 
@@ -264,6 +278,39 @@ async def decide(
     return expired[0] if expired else None
 
 
+async def decide_named(
+    db: AsyncSession,
+    realtime: Publisher,
+    provider_uuid: str,
+    authy_id: int,
+    status: S,
+    *,
+    by: str,
+    reason: str | None = None,
+    pick: str | None = None,
+) -> LoginChallenge | None:
+    """The phone's answer to the live challenge a callback names, in one UPDATE with no
+    read before it (the webhook's common case). With `pick`, an approval wins only if the
+    challenge has no number to match or `pick` is it. None when nothing won: the caller
+    reads the challenge and decides it with `decide` (a wrong number, a late answer, an
+    answer to a decided challenge, or none that matches).
+
+    The pick is compared by the database, not in constant time: it arrives only inside a
+    callback whose signature was checked (in constant time) before, and a wrong pick
+    denies the challenge, so timing could tell nobody anything they could use."""
+    if status not in DECISIONS:
+        raise ValueError(f"not a decision: {status}")
+    params: dict[str, Any] = {"b_provider_uuid": provider_uuid, "b_authy_id": authy_id}
+    params["now"] = utcnow()
+    condition = "named"
+    if pick is not None and status == S.APPROVED:
+        condition, params["b_pick"] = "named_and_picked", pick
+    won = await _transition(
+        db, realtime, condition, params, S.PENDING, status, by=by, reason=reason
+    )
+    return won[0] if won else None
+
+
 async def cancel(
     db: AsyncSession, realtime: Publisher, challenge_id: int, *, by: str, reason: str | None = None
 ) -> LoginChallenge | None:
@@ -363,15 +410,12 @@ async def by_public_id(db: AsyncSession, public_id: object) -> LoginChallenge | 
     return (await db.execute(_BY_PUBLIC_ID, {"b_public_id": public_id})).scalar_one_or_none()
 
 
-_BY_PROVIDER = select(LoginChallenge).where(
-    LoginChallenge.provider_uuid == bindparam("provider_uuid", type_=_T.provider_uuid.type),
-    LoginChallenge.authy_id == bindparam("authy_id", type_=_T.authy_id.type),
-)
+_BY_PROVIDER = select(LoginChallenge).where(_NAMED_BY_CALLBACK)
 
 
 async def by_provider(db: AsyncSession, provider_uuid: str, authy_id: int) -> LoginChallenge | None:
     """The challenge a callback is about: both the request uuid and the device must match."""
-    params = {"provider_uuid": provider_uuid, "authy_id": authy_id}
+    params = {"b_provider_uuid": provider_uuid, "b_authy_id": authy_id}
     return (await db.execute(_BY_PROVIDER, params)).scalar_one_or_none()
 
 

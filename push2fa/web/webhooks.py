@@ -18,9 +18,9 @@ from quart import Blueprint, current_app, request
 from push2fa import services
 from push2fa.authy import signature
 from push2fa.authy.params import ParamsError, parse_query
-from push2fa.domain import audit, challenges, webhook_nonces
+from push2fa.domain import audit, webhook_nonces
 from push2fa.domain.inputs import MAX_BIGINT, parse_id
-from push2fa.domain.push_answers import apply_answer
+from push2fa.domain.push_answers import UnknownRequest, apply_callback
 from push2fa.models import ChallengeStatus
 from push2fa.web import write_budget
 from push2fa.web.csrf import csrf_exempt
@@ -120,12 +120,12 @@ async def _handle() -> Reply:
             log.info("Authy console test callback received; the webhook is reachable")
             await db.commit()
             return {"status": "ok", "note": "test callback ignored"}, 200
-        challenge = await challenges.by_provider(db, uuid, authy_id)
-        if challenge is None:
+        try:
+            changed = await apply_callback(db, svc, uuid, authy_id, status, reason, by="webhook")
+        except UnknownRequest:
             audit.record(db, "webhook.unknown_request", None, authy_id=authy_id)
             await db.commit()
             return {"status": "ok", "note": "no such request"}, 200
-        changed = await apply_answer(db, svc, challenge, status, reason, by="webhook")
     return {"status": "ok", "note": "decided" if changed else "already decided"}, 200
 
 

@@ -1,18 +1,25 @@
 """What the phone's answer means, called directly: an approval counts only with the right
 number (where the phone can pick one), a denial is a failed attempt, a denial reported as
 "this wasn't me" ends what the attacker holds, and an answer that changes nothing counts
-nothing, even when copies race. The live flow is tests/web/twofa/test_live_abuse.py."""
+nothing, even when copies race. Each test runs twice: the answer given for a challenge
+already read (the status poll) and for the challenge a callback names by request id and
+device (the webhook, which decides in one UPDATE when it can). The live flow is
+tests/web/twofa/test_live_abuse.py."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from push2fa.domain import challenges, push_answers
-from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User
+from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.services import Services
 from tests.domain.rows import account, add_user
 
@@ -22,10 +29,23 @@ S = ChallengeStatus
 pytestmark = pytest.mark.usefixtures("background_stopped")
 
 
+@pytest.fixture(params=["poll", "callback"], autouse=True)
+def route(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Which entry point `answer` uses in this run of the test."""
+    token = ROUTE.set(request.param)
+    yield
+    ROUTE.reset(token)
+
+
+ROUTE: contextvars.ContextVar[str] = contextvars.ContextVar("route")
+
+
 async def push(svc: Services, user: User, code: str | None = "42") -> LoginChallenge:
     async with svc.db.session() as db:
         context = challenges.Context("192.0.2.10", "UA")
-        return await challenges.create(db, user, context, 120, match_code=code)
+        challenge = await challenges.create(db, user, context, 120, match_code=code)
+        await challenges.attach_provider(db, challenge, f"uuid-{challenge.id}", 3)
+        return challenge
 
 
 async def answer(
@@ -37,7 +57,14 @@ async def answer(
 ) -> LoginChallenge | None:
     services = into or svc
     async with svc.db.session() as db:
-        return await push_answers.apply_answer(db, services, challenge, status, reason, by="test")
+        if ROUTE.get() == "poll":
+            return await push_answers.apply_answer(
+                db, services, challenge, status, reason, by="test"
+            )
+        assert challenge.provider_uuid is not None and challenge.authy_id is not None
+        return await push_answers.apply_callback(
+            db, services, challenge.provider_uuid, challenge.authy_id, status, reason, by="test"
+        )
 
 
 async def row(svc: Services, challenge: LoginChallenge) -> LoginChallenge:
@@ -178,3 +205,61 @@ async def test_an_answer_that_is_not_a_decision_is_refused_and_changes_nothing(s
     assert (await row(svc, challenge)).status == S.PENDING
     user = await account(svc, dana)
     assert user.failed_attempts == 0 and not user.must_change_password
+
+
+async def test_an_approval_for_another_device_or_request_decides_nothing(svc):
+    """A callback names its challenge by request id AND device: the right request with
+    another account's device (or the reverse) is no such request, and nothing changes."""
+    dana, erin = await add_user(svc, "dana", 11), await add_user(svc, "erin", 12)
+    danas, erins = await push(svc, dana), await push(svc, erin)
+    assert danas.provider_uuid is not None and erins.provider_uuid is not None
+    for uuid, device in ((danas.provider_uuid, 12), (erins.provider_uuid, 11), ("uuid-x", 11)):
+        async with svc.db.session() as db:
+            with pytest.raises(push_answers.UnknownRequest):
+                await push_answers.apply_callback(
+                    db, svc, uuid, device, S.APPROVED, "42", by="test"
+                )
+    assert (await row(svc, danas)).status == S.PENDING
+    assert (await row(svc, erins)).status == S.PENDING
+
+
+async def test_a_late_approval_expires_the_challenge(svc):
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    async with svc.db.session() as db:
+        await db.execute(
+            update(LoginChallenge)
+            .where(LoginChallenge.id == challenge.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await db.commit()
+    changed = await answer(svc, challenge, S.APPROVED, "42")
+    assert changed is not None and changed.status == S.EXPIRED
+    assert (await row(svc, challenge)).status == S.EXPIRED
+    assert (await account(svc, dana)).failed_attempts == 0
+
+
+@pytest.mark.parametrize(("status", "reason"), [(S.APPROVED, "42"), (S.DENIED, None)])
+async def test_a_callback_for_a_live_challenge_decides_it_without_reading_it_first(
+    svc, status, reason
+):
+    """The webhook's common case is one UPDATE naming the challenge by request id and
+    device (the number checked in it), then the audit rows: no SELECT of the challenge."""
+    dana = await add_user(svc, "dana", 11)
+    challenge = await push(svc, dana)
+    seen: list[str] = []
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.split(None, 1)[0].upper())
+
+    engine = svc.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        changed = await answer(svc, challenge, status, reason)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert changed is not None and changed.status == status
+    if ROUTE.get() == "callback" and status == S.APPROVED:
+        assert seen == ["UPDATE", "INSERT"]
+    elif ROUTE.get() == "callback":
+        assert seen[0] == "UPDATE" and "SELECT" not in seen[:2]
