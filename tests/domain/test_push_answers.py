@@ -239,14 +239,22 @@ async def test_a_late_approval_expires_the_challenge(svc):
     assert (await account(svc, dana)).failed_attempts == 0
 
 
-@pytest.mark.parametrize(("status", "reason"), [(S.APPROVED, "42"), (S.DENIED, None)])
+@pytest.mark.parametrize(
+    ("status", "reason", "service"),
+    [(S.APPROVED, "42", "own"), (S.APPROVED, None, "authy"), (S.DENIED, None, "own")],
+)
 async def test_a_callback_for_a_live_challenge_decides_it_without_reading_it_first(
-    svc, status, reason
+    svc, status, reason, service
 ):
     """The webhook's common case is one UPDATE naming the challenge by request id and
-    device (the number checked in it), then the audit rows: no SELECT of the challenge."""
+    device (the number checked in it, where the phone can pick one), then the audit rows:
+    no SELECT of the challenge."""
     dana = await add_user(svc, "dana", 11)
     challenge = await push(svc, dana)
+    if service == "authy":
+        svc = dataclasses.replace(
+            svc, settings=dataclasses.replace(svc.settings, push_service="authy")
+        )
     seen: list[str] = []
 
     def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
