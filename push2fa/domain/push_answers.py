@@ -73,7 +73,7 @@ async def apply_callback(
         return changed
     challenge = await challenges.by_provider(db, provider_uuid, authy_id)
     if challenge is None:
-        raise UnknownRequest(provider_uuid)
+        raise UnknownRequest
     return await apply_answer(db, svc, challenge, status, reason, by)
 
 

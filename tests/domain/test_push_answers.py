@@ -89,7 +89,8 @@ async def test_an_approval_with_the_right_number_approves(svc):
     challenge = await push(svc, dana)
     changed = await answer(svc, challenge, S.APPROVED, " 42 ")
     assert changed is not None and changed.status == S.APPROVED
-    assert (await row(svc, challenge)).status == S.APPROVED
+    stored = await row(svc, challenge)
+    assert (stored.status, stored.decided_by) == (S.APPROVED, "test")
     assert (await account(svc, dana)).failed_attempts == 0
 
 
@@ -101,6 +102,7 @@ async def test_an_approval_with_a_wrong_or_no_number_is_a_denial_and_a_failure(s
     assert changed is not None
     stored = await row(svc, challenge)
     assert (stored.status, stored.reason) == (S.DENIED, push_answers.WRONG_NUMBER)
+    assert stored.decided_by == "test"
     assert (await account(svc, dana)).failed_attempts == 1
     assert await failures(svc, dana) == ["wrong_number"]
     assert (await account(svc, dana)).push_blocked_until is None
@@ -129,7 +131,7 @@ async def test_a_denial_is_a_failed_attempt_and_keeps_no_made_up_reason(svc):
     challenge = await push(svc, dana)
     await answer(svc, challenge, S.DENIED, "<script>anything the phone says</script>")
     stored = await row(svc, challenge)
-    assert (stored.status, stored.reason) == (S.DENIED, None)
+    assert (stored.status, stored.reason, stored.decided_by) == (S.DENIED, None, "test")
     assert await failures(svc, dana) == ["push_denied"]
     user = await account(svc, dana)
     assert user.failed_attempts == 1 and not user.must_change_password
@@ -144,6 +146,11 @@ async def test_a_reported_denial_is_this_wasnt_me(svc):
     user = await account(svc, dana)
     assert user.must_change_password and user.push_blocked_until is not None
     assert await failures(svc, dana) == []  # a report is not a failure that could lock
+    async with svc.db.session() as db:
+        reports = await db.execute(
+            select(AuditEvent.details).where(AuditEvent.event == "push.reported")
+        )
+        assert [details["source"] for details in reports.scalars()] == ["test"]
 
 
 async def test_a_report_ends_only_the_reporting_accounts_pushes(svc):
@@ -271,3 +278,18 @@ async def test_a_callback_for_a_live_challenge_decides_it_without_reading_it_fir
         assert seen == ["UPDATE", "INSERT"]
     elif ROUTE.get() == "callback":
         assert seen[0] == "UPDATE" and "SELECT" not in seen[:2]
+
+
+@pytest.mark.parametrize(("status", "reason"), [(S.DENIED, None), (S.APPROVED, "17")])
+async def test_the_denial_that_locks_the_second_factor_ends_the_accounts_other_pushes(
+    svc, status, reason
+):
+    dana = await add_user(svc, "dana", 11)
+    answered, other = await push(svc, dana), await push(svc, dana)
+    strict = dataclasses.replace(
+        svc, settings=dataclasses.replace(svc.settings, max_failed_attempts=1)
+    )
+    await answer(svc, answered, status, reason, into=strict)
+    assert (await account(svc, dana)).second_factor_locked_at is not None
+    ended = await row(svc, other)
+    assert (ended.status, ended.reason) == (S.CANCELLED, "locked")
