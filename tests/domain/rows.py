@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
 
-from push2fa.models import AuditEvent, User
+from sqlalchemy import select, update
+
+from push2fa.models import AuditEvent, LoginChallenge, User
 from push2fa.services import Services
 
 
@@ -35,3 +37,13 @@ async def add_user(svc: Services, name: str, authy_id: int | None = None) -> Use
         db.add(person)
         await db.commit()
         return person
+
+
+async def set_challenge(svc: Services, challenge: LoginChallenge, **values: Any) -> None:
+    """Change a stored challenge's columns behind the state machine's back (time passing,
+    a state the test starts from)."""
+    async with svc.db.session() as db:
+        await db.execute(
+            update(LoginChallenge).where(LoginChallenge.id == challenge.id).values(**values)
+        )
+        await db.commit()

@@ -18,7 +18,7 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from tests.domain.rows import events
+from tests.domain.rows import events, set_challenge
 
 S = ChallengeStatus
 
@@ -270,14 +270,6 @@ async def test_a_passkey_answer_after_expiry_consumes_nothing(svc, user, publish
 # Rules pinned one by one (they also kill mutants, see docs/mutation.md).
 
 
-async def _set(svc, challenge, **values) -> None:
-    async with svc.db.session() as db:
-        await db.execute(
-            update(LoginChallenge).where(LoginChallenge.id == challenge.id).values(**values)
-        )
-        await db.commit()
-
-
 async def _approved(svc, user, published) -> LoginChallenge:
     challenge = await new_challenge(svc, user)
     async with svc.db.session() as db:
@@ -288,7 +280,7 @@ async def _approved(svc, user, published) -> LoginChallenge:
 async def test_approved_challenge_is_not_consumable_for_ever(svc, user, published):
     challenge = await _approved(svc, user, published)
     past = utcnow() - challenges.COMPLETE_GRACE - timedelta(seconds=5)
-    await _set(svc, challenge, expires_at=past, decided_at=past)
+    await set_challenge(svc, challenge, expires_at=past, decided_at=past)
     assert await _consume(svc, published, challenge.public_id, user.id) is None
     assert await status_of(svc, challenge) == S.APPROVED
 
@@ -296,7 +288,7 @@ async def test_approved_challenge_is_not_consumable_for_ever(svc, user, publishe
 async def test_approval_that_landed_just_in_time_can_still_complete(svc, user, published):
     challenge = await _approved(svc, user, published)
     now = utcnow()
-    await _set(svc, challenge, expires_at=now - timedelta(seconds=5), decided_at=now)
+    await set_challenge(svc, challenge, expires_at=now - timedelta(seconds=5), decided_at=now)
     consumed = await _consume(svc, published, challenge.public_id, user.id)
     assert consumed is not None and consumed.status == S.CONSUMED
     assert consumed.consumed_at is not None
@@ -305,7 +297,9 @@ async def test_approval_that_landed_just_in_time_can_still_complete(svc, user, p
 async def test_approved_challenge_is_consumable_until_it_expires(svc, user, published):
     challenge = await _approved(svc, user, published)
     long_ago = utcnow() - timedelta(hours=1)
-    await _set(svc, challenge, decided_at=long_ago, expires_at=utcnow() + timedelta(seconds=60))
+    await set_challenge(
+        svc, challenge, decided_at=long_ago, expires_at=utcnow() + timedelta(seconds=60)
+    )
     assert await _consume(svc, published, challenge.public_id, user.id) is not None
 
 
@@ -367,7 +361,7 @@ async def test_cancel_leaves_other_challenges_alone(svc, user, published):
 
 async def test_sweep_leaves_approved_challenges_past_expiry(svc, user, published):
     challenge = await _approved(svc, user, published)
-    await _set(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
+    await set_challenge(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
     async with svc.db.session() as db:
         assert await challenges.expire_due(db, published) == []
     assert await status_of(svc, challenge) == S.APPROVED
@@ -443,11 +437,11 @@ async def test_polls_are_claimed_only_for_pending_due_sent_unexpired_challenges(
     expired = await new_challenge(svc, user)
     decided = await new_challenge(svc, user)
     for challenge in (due, unsent, expired, decided):
-        await _set(svc, challenge, next_poll_at=now - timedelta(seconds=1), poll_count=1)
-    await _set(svc, unsent, provider_uuid=None)
-    await _set(svc, expired, expires_at=now - timedelta(seconds=1))
-    await _set(svc, decided, status=S.DENIED.value)
-    await _set(svc, not_due, next_poll_at=now + timedelta(seconds=30))
+        await set_challenge(svc, challenge, next_poll_at=now - timedelta(seconds=1), poll_count=1)
+    await set_challenge(svc, unsent, provider_uuid=None)
+    await set_challenge(svc, expired, expires_at=now - timedelta(seconds=1))
+    await set_challenge(svc, decided, status=S.DENIED.value)
+    await set_challenge(svc, not_due, next_poll_at=now + timedelta(seconds=30))
     async with svc.db.session() as db:
         claimed = await challenges.claim_polls(db, first_delay=1)
     assert [c.id for c in claimed] == [due.id]
@@ -463,7 +457,7 @@ async def test_polls_are_claimed_oldest_first_up_to_the_limit(svc, user):
     now = utcnow()
     made = [await new_challenge(svc, user) for _ in range(3)]
     for age, challenge in zip((5, 30, 10), made, strict=True):
-        await _set(svc, challenge, next_poll_at=now - timedelta(seconds=age))
+        await set_challenge(svc, challenge, next_poll_at=now - timedelta(seconds=age))
     async with svc.db.session() as db:
         claimed = await challenges.claim_polls(db, first_delay=1, limit=2)
     assert sorted(c.id for c in claimed) == sorted([made[1].id, made[2].id])
@@ -482,7 +476,9 @@ async def test_seconds_left_and_since_created(svc, user):
 async def test_consume_at_the_exact_deadlines_is_refused(svc, user, published, monkeypatch):
     challenge = await _approved(svc, user, published)
     moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
-    await _set(svc, challenge, expires_at=moment, decided_at=moment - challenges.COMPLETE_GRACE)
+    await set_challenge(
+        svc, challenge, expires_at=moment, decided_at=moment - challenges.COMPLETE_GRACE
+    )
     monkeypatch.setattr(challenges, "utcnow", lambda: moment)
     assert await _consume(svc, published, challenge.public_id, user.id) is None
     monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
@@ -505,7 +501,7 @@ async def test_an_answer_at_the_exact_expiry_expires_the_challenge(
 ):
     challenge = await new_challenge(svc, user)
     moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
-    await _set(svc, challenge, expires_at=moment)
+    await set_challenge(svc, challenge, expires_at=moment)
     monkeypatch.setattr(challenges, "utcnow", lambda: moment)
     async with svc.db.session() as db:
         result = await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook")
@@ -515,7 +511,7 @@ async def test_an_answer_at_the_exact_expiry_expires_the_challenge(
 async def test_a_late_answer_expires_only_its_own_challenge(svc, user, published):
     late, other = await new_challenge(svc, user), await new_challenge(svc, user)
     for challenge in (late, other):
-        await _set(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
+        await set_challenge(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
     async with svc.db.session() as db:
         await challenges.decide(db, published, late.id, S.APPROVED, by="webhook")
     assert await status_of(svc, late) == S.EXPIRED
@@ -653,7 +649,7 @@ async def test_an_answer_in_the_browser_at_the_exact_expiry_is_refused(
 ):
     challenge = await new_challenge(svc, user)
     moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
-    await _set(svc, challenge, expires_at=moment)
+    await set_challenge(svc, challenge, expires_at=moment)
 
     async def answer():
         async with svc.db.session() as db:
@@ -696,7 +692,7 @@ async def test_a_tampered_session_naming_a_challenge_by_another_type_finds_none(
 
 async def test_polls_stop_at_the_configured_limit(svc, user):
     challenge = await new_challenge(svc, user)
-    await _set(svc, challenge, next_poll_at=utcnow() - timedelta(seconds=1))
+    await set_challenge(svc, challenge, next_poll_at=utcnow() - timedelta(seconds=1))
     async with svc.db.session() as db:
         claimed = await challenges.claim_polls(db, first_delay=1, per_challenge=1)
     assert [(c.id, c.poll_count, c.next_poll_at) for c in claimed] == [(challenge.id, 1, None)]
@@ -707,8 +703,12 @@ async def test_a_poll_is_claimed_when_due_and_not_once_its_challenge_expires(
 ):
     moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
     due_now, expiring_now = await new_challenge(svc, user), await new_challenge(svc, user)
-    await _set(svc, due_now, next_poll_at=moment, expires_at=moment + timedelta(seconds=60))
-    await _set(svc, expiring_now, next_poll_at=moment - timedelta(seconds=1), expires_at=moment)
+    await set_challenge(
+        svc, due_now, next_poll_at=moment, expires_at=moment + timedelta(seconds=60)
+    )
+    await set_challenge(
+        svc, expiring_now, next_poll_at=moment - timedelta(seconds=1), expires_at=moment
+    )
     monkeypatch.setattr(challenges, "utcnow", lambda: moment)
     async with svc.db.session() as db:
         claimed = await challenges.claim_polls(db, first_delay=1)
@@ -718,7 +718,7 @@ async def test_a_poll_is_claimed_when_due_and_not_once_its_challenge_expires(
 async def test_decided_challenges_never_crowd_a_due_poll_out_of_a_batch(svc, user, published):
     decided = await _approved(svc, user, published)  # no next poll any more
     due = await new_challenge(svc, user)
-    await _set(svc, due, next_poll_at=utcnow() - timedelta(seconds=1))
+    await set_challenge(svc, due, next_poll_at=utcnow() - timedelta(seconds=1))
     async with svc.db.session() as db:
         claimed = await challenges.claim_polls(db, first_delay=1, limit=1)
     assert [c.id for c in claimed] == [due.id]
@@ -730,13 +730,13 @@ async def test_redelivery_sees_every_challenge_decided_since_its_last_look(svc, 
     moment redelivery last looked, with their state, and nothing older or still pending."""
     old, pending = await _approved(svc, user, published), await new_challenge(svc, user)
     since = utcnow().replace(microsecond=0) + timedelta(minutes=1)
-    await _set(svc, old, decided_at=since - timedelta(seconds=1))
+    await set_challenge(svc, old, decided_at=since - timedelta(seconds=1))
     at_once, later = await new_challenge(svc, user), await new_challenge(svc, user)
     async with svc.db.session() as db:
         await challenges.decide(db, published, at_once.id, S.DENIED, by="webhook")
         await challenges.cancel(db, published, later.id, by="browser")
-    await _set(svc, at_once, decided_at=since)
-    await _set(svc, later, decided_at=since + timedelta(seconds=5))
+    await set_challenge(svc, at_once, decided_at=since)
+    await set_challenge(svc, later, decided_at=since + timedelta(seconds=5))
     async with svc.db.session() as db:
         seen = await challenges.decided_since(db, since)
     assert sorted(seen) == sorted([(at_once.public_id, "denied"), (later.public_id, "cancelled")])
@@ -748,7 +748,7 @@ async def test_the_sweep_expires_a_challenge_at_its_expiry_as_the_sweeps_doing(
 ):
     challenge = await new_challenge(svc, user)
     moment = utcnow().replace(microsecond=0) + timedelta(minutes=1)
-    await _set(svc, challenge, expires_at=moment)
+    await set_challenge(svc, challenge, expires_at=moment)
     monkeypatch.setattr(challenges, "utcnow", lambda: moment - timedelta(seconds=1))
     async with svc.db.session() as db:
         assert await challenges.expire_due(db, published) == []

@@ -16,12 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
 
 from push2fa.domain import challenges, push_answers
 from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.services import Services
-from tests.domain.rows import account, add_user
+from tests.domain.rows import account, add_user, set_challenge
 
 S = ChallengeStatus
 
@@ -233,13 +233,7 @@ async def test_an_approval_for_another_device_or_request_decides_nothing(svc):
 async def test_a_late_approval_expires_the_challenge(svc):
     dana = await add_user(svc, "dana", 11)
     challenge = await push(svc, dana)
-    async with svc.db.session() as db:
-        await db.execute(
-            update(LoginChallenge)
-            .where(LoginChallenge.id == challenge.id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
-        await db.commit()
+    await set_challenge(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
     changed = await answer(svc, challenge, S.APPROVED, "42")
     assert changed is not None and changed.status == S.EXPIRED
     assert (await row(svc, challenge)).status == S.EXPIRED
