@@ -300,8 +300,11 @@ async def decide_named(
     denies the challenge, so timing could tell nobody anything they could use."""
     if status not in DECISIONS:
         raise ValueError(f"not a decision: {status}")
-    params: dict[str, Any] = {"b_provider_uuid": provider_uuid, "b_authy_id": authy_id}
-    params["now"] = utcnow()
+    params: dict[str, Any] = {
+        "b_provider_uuid": provider_uuid,
+        "b_authy_id": authy_id,
+        "now": utcnow(),
+    }
     condition = "named"
     if pick is not None and status == S.APPROVED:
         condition, params["b_pick"] = "named_and_picked", pick

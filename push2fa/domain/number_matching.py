@@ -42,10 +42,15 @@ def enforced(settings: Settings) -> bool:
     return settings.uses_emulator
 
 
+def pick_of(reason: str | None) -> str:
+    """The number the phone picked, as its callback's reason carries it."""
+    return (reason or "").strip()
+
+
 def picked_right(challenge: LoginChallenge, picked: str | None) -> bool:
     if challenge.match_code is None:
         return True
-    return hmac.compare_digest((picked or "").strip().encode(), challenge.match_code.encode())
+    return hmac.compare_digest(pick_of(picked).encode(), challenge.match_code.encode())
 
 
 async def is_risky(

@@ -59,7 +59,7 @@ async def apply_callback(
     The common case, a live challenge approved with the right number or denied, is one
     UPDATE; anything else is read and decided by `apply_answer`, with the same outcome."""
     if status == ChallengeStatus.APPROVED:
-        pick = (reason or "").strip() if number_matching.enforced(svc.settings) else None
+        pick = number_matching.pick_of(reason) if number_matching.enforced(svc.settings) else None
         changed = await challenges.decide_named(
             db, svc.realtime, provider_uuid, authy_id, status, by=by, pick=pick
         )
