@@ -197,6 +197,8 @@ async def test_a_passkey_of_another_account_does_not_answer_a_login(
     await new_user_with_passkey(page, site.url, "alice")
     await password_step(page, site.url, "alice")
     await expect(page).to_have_url(WAIT_PAGE)
+    # The URL is the wait page's as soon as it is committed; its form may not be parsed yet.
+    await page.locator("#passkey-second-factor").wait_for(state="attached")
     before = (await site.passkeys(), await site.challenges())
     # Alice's login, answered by Bob's passkey (the same authenticator holds both).
     await page.evaluate(
