@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, inspect, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from push2fa.domain import audit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
@@ -133,41 +136,45 @@ async def attach_provider(
 
 # Every statement of a transition is built once, with bound parameters, and reused: built
 # per call, the expression objects and SQLAlchemy's cache key for them cost more Python
-# than the statement itself (the webhook's profile in docs/benchmarks.md).
-_T = LoginChallenge.__table__.c
+# than the statement itself (the webhook's profile in docs/benchmarks.md). They are Core
+# statements over the table's columns, not the ORM's: the ORM's UPDATE ... RETURNING
+# entity was a tenth of the event loop's busy time under callbacks (change 15 in
+# docs/benchmarks-changes.md), and `_in_step` does what it did for the session.
+_TABLE = LoginChallenge.metadata.tables[LoginChallenge.__tablename__]
+_T = _TABLE.c
 _ID = bindparam("b_id", type_=_T.id.type)
 _PUBLIC_ID = bindparam("b_public_id", type_=_T.public_id.type)
 _USER_ID = bindparam("b_user_id", type_=_T.user_id.type)
 _NOW = bindparam("now", type_=_T.expires_at.type)
 _GRACE_SINCE = bindparam("grace_since", type_=_T.decided_at.type)
 _AT = bindparam("at", type_=_T.decided_at.type)  # when the transition happened
-_OWNED = and_(LoginChallenge.public_id == _PUBLIC_ID, LoginChallenge.user_id == _USER_ID)
+_OWNED = and_(_T.public_id == _PUBLIC_ID, _T.user_id == _USER_ID)
 # The challenge a callback names: both the push service's request id and the device.
 _NAMED_BY_CALLBACK = and_(
-    LoginChallenge.provider_uuid == bindparam("b_provider_uuid", type_=_T.provider_uuid.type),
-    LoginChallenge.authy_id == bindparam("b_authy_id", type_=_T.authy_id.type),
+    _T.provider_uuid == bindparam("b_provider_uuid", type_=_T.provider_uuid.type),
+    _T.authy_id == bindparam("b_authy_id", type_=_T.authy_id.type),
 )
-_NAMED = and_(_NAMED_BY_CALLBACK, LoginChallenge.expires_at > _NOW)
+_NAMED = and_(_NAMED_BY_CALLBACK, _T.expires_at > _NOW)
 
 # The challenges a transition may move, by name: each names the parameters it needs.
 CONDITIONS: dict[str, ColumnElement[bool]] = {
-    "live": and_(LoginChallenge.id == _ID, LoginChallenge.expires_at > _NOW),
-    "late": and_(LoginChallenge.id == _ID, LoginChallenge.expires_at <= _NOW),
-    "one": LoginChallenge.id == _ID,
-    "due": LoginChallenge.expires_at <= _NOW,
-    "completable": and_(
-        _OWNED, or_(LoginChallenge.expires_at > _NOW, LoginChallenge.decided_at > _GRACE_SINCE)
-    ),
-    "answerable": and_(_OWNED, LoginChallenge.expires_at > _NOW),
+    "live": and_(_T.id == _ID, _T.expires_at > _NOW),
+    "late": and_(_T.id == _ID, _T.expires_at <= _NOW),
+    "one": _T.id == _ID,
+    "due": _T.expires_at <= _NOW,
+    "completable": and_(_OWNED, or_(_T.expires_at > _NOW, _T.decided_at > _GRACE_SINCE)),
+    "answerable": and_(_OWNED, _T.expires_at > _NOW),
     "named": _NAMED,
     "named_and_picked": and_(
         _NAMED,
         or_(
-            LoginChallenge.match_code.is_(None),
-            LoginChallenge.match_code == bindparam("b_pick", type_=_T.match_code.type),
+            _T.match_code.is_(None),
+            _T.match_code == bindparam("b_pick", type_=_T.match_code.type),
         ),
     ),
 }
+# Each mapped attribute and its column, in the order a transition's RETURNING lists them.
+_FIELDS = tuple((prop.key, prop.columns[0]) for prop in inspect(LoginChallenge).column_attrs)
 _statements: dict[tuple[str, S, S], Any] = {}
 
 
@@ -192,14 +199,37 @@ def _statement(condition: str, from_status: S, to_status: S) -> Any:
     # RETURNING the whole row: the winners come back already updated, with no second
     # SELECT or refresh, so SQLite's write lock is held for as few round trips as possible.
     statement = (
-        update(LoginChallenge)
-        .where(LoginChallenge.status == from_status.value, CONDITIONS[condition])
+        update(_TABLE)
+        .where(_T.status == from_status.value, CONDITIONS[condition])
         .values(**values)
-        .returning(LoginChallenge)
-        .execution_options(synchronize_session=False, populate_existing=True)
+        .returning(*(column for _, column in _FIELDS))
     )
     _statements[key] = statement
     return statement
+
+
+def _in_step(session: Session, row: Row[Any]) -> LoginChallenge:
+    """The session's object for a row the UPDATE returned, holding what the row holds (as
+    the ORM's own UPDATE with populate_existing would leave it): the object the session
+    already has, brought up to date, or a new one that joins the session as if loaded."""
+    values = dict(zip((name for name, _ in _FIELDS), row, strict=True))
+    challenge = session.identity_map.get(identity_key(LoginChallenge, (values["id"],)))
+    if not isinstance(challenge, LoginChallenge):
+        challenge = LoginChallenge(**values)
+        make_transient_to_detached(challenge)  # as if loaded: no changes pending
+        session.add(challenge)
+        return challenge
+    for name, value in values.items():
+        set_committed_value(challenge, name, value)
+    return challenge
+
+
+def _update(session: Session, statement: Any, bound: dict[str, Any]) -> list[LoginChallenge]:
+    """Run a transition's UPDATE in the session's sync side (one hop into its greenlet).
+
+    The session writes the changes it holds first (it autoflushes before Core statements
+    too), so the UPDATE sees, for example, a request id set a moment before."""
+    return [_in_step(session, row) for row in session.execute(statement, bound)]
 
 
 async def _transition(
@@ -222,7 +252,7 @@ async def _transition(
     are rolled back (a code is spent only together with the login it makes)."""
     statement = _statement(condition, from_status, to_status)
     bound = {**params, "at": utcnow(), "by": by, "why": reason}
-    won = list((await db.execute(statement, bound)).scalars().all())
+    won = await db.run_sync(_update, statement, bound)
     if not won:
         await db.commit()  # ends the no-op transaction without expiring loaded objects
         return []

@@ -564,6 +564,95 @@ async def test_a_decision_on_a_challenge_already_read_publishes_the_new_state(sv
     assert [e["status"] for _, e in published.events] == ["approved"]
 
 
+async def test_a_decision_brings_the_challenge_the_session_holds_up_to_date(svc, user, published):
+    """The session's own object is the one returned, holding every column as stored now:
+    what changed behind its back as well as what the decision changed, with nothing left
+    for the session to write."""
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        held = await db.get(LoginChallenge, challenge.id)
+        assert held is not None
+        await set_challenge(svc, challenge, reason="changed elsewhere", poll_count=2)
+        decided = await challenges.cancel(db, published, challenge.id, by="server")
+        assert decided is not None and decided is held
+        assert (decided.status, decided.decided_by, decided.poll_count) == (
+            S.CANCELLED,
+            "server",
+            2,
+        )
+        assert decided.reason is None and decided.next_poll_at is None
+        assert decided.decided_at is not None
+        assert decided not in db.dirty and not db.new
+
+
+async def test_a_decision_in_a_session_that_read_nothing_returns_a_loaded_challenge(
+    svc, user, published
+):
+    """The webhook decides without reading first: the challenge it gets back is the
+    session's, as if loaded (a later read of it is the same object, and committing writes
+    nothing more)."""
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        decided = await challenges.decide(db, published, challenge.id, S.APPROVED, by="webhook")
+        assert decided is not None
+        assert decided in db and decided not in db.dirty and not db.new
+        assert await db.get(LoginChallenge, challenge.id) is decided
+        stored = await _stored(svc, challenge)
+        assert {c: getattr(decided, c) for c in _COLUMNS} == {
+            c: getattr(stored, c) for c in _COLUMNS
+        }
+
+
+async def test_a_change_the_session_has_not_written_yet_is_written_before_the_decision(
+    svc, user, published
+):
+    """A pending change to the challenge (here the push's request id, set a moment before)
+    reaches the database before the UPDATE that must see it."""
+    challenge = await new_challenge(svc, user)
+    async with svc.db.session() as db:
+        held = await db.get(LoginChallenge, challenge.id)
+        assert held is not None
+        held.provider_uuid = "sent-again"
+        decided = await challenges.decide_named(
+            db, published, "sent-again", user.authy_id, S.APPROVED, by="webhook"
+        )
+    assert decided is not None and decided is held and decided.status == S.APPROVED
+    stored = await _stored(svc, challenge)
+    assert (stored.provider_uuid, stored.status) == ("sent-again", S.APPROVED)
+
+
+async def test_a_refused_answer_in_the_browser_leaves_the_held_challenge_pending(
+    svc, user, published
+):
+    """When what must happen with the answer fails (`also`), the UPDATE is rolled back and
+    the object the session held shows the stored, still pending challenge again."""
+    challenge = await new_challenge(svc, user)
+
+    async def refuse() -> bool:
+        return False
+
+    async with svc.db.session() as db:
+        held = await db.get(LoginChallenge, challenge.id)
+        assert held is not None
+        consumed = await challenges.answer_at_once(
+            db, published, challenge.public_id, user.id, by="recovery", spend=refuse
+        )
+        assert consumed is None
+        await db.refresh(held)
+        assert held.status == S.PENDING and held.consumed_at is None
+    assert await status_of(svc, challenge) == S.PENDING and published.events == []
+
+
+_COLUMNS = [column.key for column in LoginChallenge.__table__.columns]
+
+
+async def _stored(svc, challenge) -> LoginChallenge:
+    async with svc.db.session() as db:
+        row: LoginChallenge | None = await db.get(LoginChallenge, challenge.id)
+        assert row is not None
+        return row
+
+
 async def test_consuming_keeps_who_approved_and_when(svc, user, published):
     challenge = await _approved(svc, user, published)
     async with svc.db.session() as db:
