@@ -18,6 +18,14 @@ async def account(svc: Services, user: User) -> User:
         return row
 
 
+async def stored_challenge(svc: Services, challenge: LoginChallenge) -> LoginChallenge:
+    """The challenge's row as stored now (not the object the test holds)."""
+    async with svc.db.session() as db:
+        found = await db.get(LoginChallenge, challenge.id)
+        assert found is not None
+        return found
+
+
 async def events(svc: Services, user: User) -> list[str]:
     """The names of the user's history entries, oldest first."""
     async with svc.db.session() as db:

@@ -18,7 +18,7 @@ from push2fa.models import (
     User,
     utcnow,
 )
-from tests.domain.rows import events, set_challenge
+from tests.domain.rows import events, set_challenge, stored_challenge
 
 S = ChallengeStatus
 
@@ -597,7 +597,7 @@ async def test_a_decision_in_a_session_that_read_nothing_returns_a_loaded_challe
         assert decided is not None
         assert decided in db and decided not in db.dirty and not db.new
         assert await db.get(LoginChallenge, challenge.id) is decided
-        stored = await _stored(svc, challenge)
+        stored = await stored_challenge(svc, challenge)
         assert {c: getattr(decided, c) for c in _COLUMNS} == {
             c: getattr(stored, c) for c in _COLUMNS
         }
@@ -617,7 +617,7 @@ async def test_a_change_the_session_has_not_written_yet_is_written_before_the_de
             db, published, "sent-again", user.authy_id, S.APPROVED, by="webhook"
         )
     assert decided is not None and decided is held and decided.status == S.APPROVED
-    stored = await _stored(svc, challenge)
+    stored = await stored_challenge(svc, challenge)
     assert (stored.provider_uuid, stored.status) == ("sent-again", S.APPROVED)
 
 
@@ -644,13 +644,6 @@ async def test_a_refused_answer_in_the_browser_leaves_the_held_challenge_pending
 
 
 _COLUMNS = [column.key for column in LoginChallenge.__table__.columns]
-
-
-async def _stored(svc, challenge) -> LoginChallenge:
-    async with svc.db.session() as db:
-        row: LoginChallenge | None = await db.get(LoginChallenge, challenge.id)
-        assert row is not None
-        return row
 
 
 async def test_consuming_keeps_who_approved_and_when(svc, user, published):

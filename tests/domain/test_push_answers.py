@@ -21,7 +21,7 @@ from sqlalchemy import event, select
 from push2fa.domain import challenges, push_answers
 from push2fa.models import AuditEvent, ChallengeStatus, LoginChallenge, User, utcnow
 from push2fa.services import Services
-from tests.domain.rows import account, add_user, set_challenge
+from tests.domain.rows import account, add_user, set_challenge, stored_challenge
 
 S = ChallengeStatus
 
@@ -67,13 +67,6 @@ async def answer(
         )
 
 
-async def row(svc: Services, challenge: LoginChallenge) -> LoginChallenge:
-    async with svc.db.session() as db:
-        found = await db.get(LoginChallenge, challenge.id)
-        assert found is not None
-        return found
-
-
 async def failures(svc: Services, user: User) -> list[str]:
     async with svc.db.session() as db:
         rows = await db.execute(
@@ -89,7 +82,7 @@ async def test_an_approval_with_the_right_number_approves(svc):
     challenge = await push(svc, dana)
     changed = await answer(svc, challenge, S.APPROVED, " 42 ")
     assert changed is not None and changed.status == S.APPROVED
-    stored = await row(svc, challenge)
+    stored = await stored_challenge(svc, challenge)
     assert (stored.status, stored.decided_by) == (S.APPROVED, "test")
     assert (await account(svc, dana)).failed_attempts == 0
 
@@ -100,7 +93,7 @@ async def test_an_approval_with_a_wrong_or_no_number_is_a_denial_and_a_failure(s
     challenge = await push(svc, dana)
     changed = await answer(svc, challenge, S.APPROVED, picked)
     assert changed is not None
-    stored = await row(svc, challenge)
+    stored = await stored_challenge(svc, challenge)
     assert (stored.status, stored.reason) == (S.DENIED, push_answers.WRONG_NUMBER)
     assert stored.decided_by == "test"
     assert (await account(svc, dana)).failed_attempts == 1
@@ -112,7 +105,7 @@ async def test_without_a_number_to_match_an_approval_approves(svc):
     dana = await add_user(svc, "dana", 11)
     challenge = await push(svc, dana, code=None)
     assert (await answer(svc, challenge, S.APPROVED, None)) is not None
-    assert (await row(svc, challenge)).status == S.APPROVED
+    assert (await stored_challenge(svc, challenge)).status == S.APPROVED
 
 
 async def test_with_real_authy_the_number_is_not_enforced(svc):
@@ -123,14 +116,14 @@ async def test_with_real_authy_the_number_is_not_enforced(svc):
         svc, settings=dataclasses.replace(svc.settings, push_service="authy")
     )
     assert (await answer(svc, challenge, S.APPROVED, None, into=authy)) is not None
-    assert (await row(svc, challenge)).status == S.APPROVED
+    assert (await stored_challenge(svc, challenge)).status == S.APPROVED
 
 
 async def test_a_denial_is_a_failed_attempt_and_keeps_no_made_up_reason(svc):
     dana = await add_user(svc, "dana", 11)
     challenge = await push(svc, dana)
     await answer(svc, challenge, S.DENIED, "<script>anything the phone says</script>")
-    stored = await row(svc, challenge)
+    stored = await stored_challenge(svc, challenge)
     assert (stored.status, stored.reason, stored.decided_by) == (S.DENIED, None, "test")
     assert await failures(svc, dana) == ["push_denied"]
     user = await account(svc, dana)
@@ -141,8 +134,8 @@ async def test_a_reported_denial_is_this_wasnt_me(svc):
     dana = await add_user(svc, "dana", 11)
     reported, other = await push(svc, dana), await push(svc, dana)
     await answer(svc, reported, S.DENIED, push_answers.REPORTED)
-    assert (await row(svc, reported)).reason == push_answers.REPORTED
-    assert (await row(svc, other)).status == S.CANCELLED
+    assert (await stored_challenge(svc, reported)).reason == push_answers.REPORTED
+    assert (await stored_challenge(svc, other)).status == S.CANCELLED
     user = await account(svc, dana)
     assert user.must_change_password and user.push_blocked_until is not None
     assert await failures(svc, dana) == []  # a report is not a failure that could lock
@@ -157,7 +150,7 @@ async def test_a_report_ends_only_the_reporting_accounts_pushes(svc):
     dana, erin = await add_user(svc, "dana", 11), await add_user(svc, "erin", 12)
     danas, erins = await push(svc, dana), await push(svc, erin)
     await answer(svc, danas, S.DENIED, push_answers.REPORTED)
-    assert (await row(svc, erins)).status == S.PENDING
+    assert (await stored_challenge(svc, erins)).status == S.PENDING
     bystander = await account(svc, erin)
     assert not bystander.must_change_password and bystander.push_blocked_until is None
 
@@ -176,10 +169,10 @@ async def test_an_answer_to_a_decided_push_changes_and_counts_nothing(svc, first
     dana = await add_user(svc, "dana", 11)
     challenge = await push(svc, dana)
     await answer(svc, challenge, *first)
-    before = await row(svc, challenge)
+    before = await stored_challenge(svc, challenge)
     counted = (await account(svc, dana)).failed_attempts
     assert await answer(svc, challenge, *again) is None
-    after = await row(svc, challenge)
+    after = await stored_challenge(svc, challenge)
     assert (after.status, after.reason) == (before.status, before.reason)
     user = await account(svc, dana)
     assert user.failed_attempts == counted
@@ -209,7 +202,7 @@ async def test_an_answer_that_is_not_a_decision_is_refused_and_changes_nothing(s
     challenge = await push(svc, dana)
     with pytest.raises(ValueError, match="not a decision"):
         await answer(svc, challenge, status, push_answers.REPORTED)
-    assert (await row(svc, challenge)).status == S.PENDING
+    assert (await stored_challenge(svc, challenge)).status == S.PENDING
     user = await account(svc, dana)
     assert user.failed_attempts == 0 and not user.must_change_password
 
@@ -226,8 +219,8 @@ async def test_an_approval_for_another_device_or_request_decides_nothing(svc):
                 await push_answers.apply_callback(
                     db, svc, uuid, device, S.APPROVED, "42", by="test"
                 )
-    assert (await row(svc, danas)).status == S.PENDING
-    assert (await row(svc, erins)).status == S.PENDING
+    assert (await stored_challenge(svc, danas)).status == S.PENDING
+    assert (await stored_challenge(svc, erins)).status == S.PENDING
 
 
 async def test_a_late_approval_expires_the_challenge(svc):
@@ -236,7 +229,7 @@ async def test_a_late_approval_expires_the_challenge(svc):
     await set_challenge(svc, challenge, expires_at=utcnow() - timedelta(seconds=1))
     changed = await answer(svc, challenge, S.APPROVED, "42")
     assert changed is not None and changed.status == S.EXPIRED
-    assert (await row(svc, challenge)).status == S.EXPIRED
+    assert (await stored_challenge(svc, challenge)).status == S.EXPIRED
     assert (await account(svc, dana)).failed_attempts == 0
 
 
@@ -285,5 +278,5 @@ async def test_the_denial_that_locks_the_second_factor_ends_the_accounts_other_p
     )
     await answer(svc, answered, status, reason, into=strict)
     assert (await account(svc, dana)).second_factor_locked_at is not None
-    ended = await row(svc, other)
+    ended = await stored_challenge(svc, other)
     assert (ended.status, ended.reason) == (S.CANCELLED, "locked")
