@@ -25,7 +25,6 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from push2fa.domain import audit
 from push2fa.models import ChallengePurpose, ChallengeStatus, LoginChallenge, User, utcnow
@@ -173,8 +172,9 @@ CONDITIONS: dict[str, ColumnElement[bool]] = {
         ),
     ),
 }
+_MAPPER = inspect(LoginChallenge)
 # Each mapped attribute and its column, in the order a transition's RETURNING lists them.
-_FIELDS = tuple((prop.key, prop.columns[0]) for prop in inspect(LoginChallenge).column_attrs)
+_FIELDS = tuple((prop.key, prop.columns[0]) for prop in _MAPPER.column_attrs)
 _statements: dict[tuple[str, S, S], Any] = {}
 
 
@@ -213,7 +213,7 @@ def _in_step(session: Session, row: Row[Any]) -> LoginChallenge:
     the ORM's own UPDATE with populate_existing would leave it): the object the session
     already has, brought up to date, or a new one that joins the session as if loaded."""
     values = dict(zip((name for name, _ in _FIELDS), row, strict=True))
-    challenge = session.identity_map.get(identity_key(LoginChallenge, (values["id"],)))
+    challenge = session.identity_map.get(_MAPPER.identity_key_from_primary_key((values["id"],)))
     if not isinstance(challenge, LoginChallenge):
         challenge = LoginChallenge(**values)
         make_transient_to_detached(challenge)  # as if loaded: no changes pending
