@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import targets
+
 Results = dict[str, Any]
 PERCENTILES = ("min", "median", "p95", "p99", "max")
 
@@ -469,16 +471,22 @@ def render(results: Results, results_path: str, charts: dict[str, str], chart_di
             + "."
         )
         add("")
-    for key, title in (
-        ("targets_13", "Targets (issue 13: one worker unless named, ratios to the bare stack)"),
-        ("targets", "Targets (issue 6)"),
+    for key, title, definitions in (
+        (
+            "targets_13",
+            "Targets (issue 13: one worker unless named, ratios to the bare stack)",
+            targets.TARGETS_13,
+        ),
+        ("targets", "Targets (issue 6)", targets.TARGETS),
     ):
         if key not in results:
             continue
         add(f"## {title}")
         add("")
         rows = []
-        for row in results[key]:
+        # Judged again by today's definitions, so a re-rendered report never shows a
+        # verdict an older, looser definition gave.
+        for row in targets.evaluate(results, definitions):
             value = (
                 "not measured" if row["measured"] is None else f"{row['measured']:g} {row['unit']}"
             )
