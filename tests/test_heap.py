@@ -81,3 +81,43 @@ def test_what_sockets_make_at_their_first_ping_is_frozen_a_ping_interval_later()
     assert freezer.check(300, 300, now=later) == "freeze"
     assert gc.get_freeze_count() > 0
     assert freezer.check(300, 300, now=later + 100) is None  # once, not every interval
+
+
+def _generations_collected_by(freezer: HeapFreezer, opened: int, now: float) -> list[int]:
+    collected: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collected.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        assert freezer.check(opened, opened, now=now) == "freeze"
+    finally:
+        gc.callbacks.remove(record)
+    return collected
+
+
+def test_the_freeze_a_ping_interval_later_does_not_walk_what_the_pings_made() -> None:
+    """The sockets' first-ping objects sit in the middle generation by then; walking them
+    all to find a few dead ones stopped the loop while pages waited, so it is not done."""
+    freezer = HeapFreezer()
+    assert freezer.check(300, 300, now=0.0) is None
+    assert _generations_collected_by(freezer, 300, now=1.0) == [1]  # after the burst
+    later = 1.0 + heap.FREEZE_AGAIN_AFTER
+    assert _generations_collected_by(freezer, 300, now=later) == [0]
+
+
+def test_garbage_left_by_the_later_freeze_is_freed_at_the_next_thaw() -> None:
+    freezer = HeapFreezer()
+    assert freezer.check(1500, 1500, now=0.0) is None
+    assert freezer.check(1500, 1500, now=1.0) == "freeze"
+    cycle = Node()
+    alive = weakref.ref(cycle)
+    gc.collect(0)  # it survives a young collection: the middle generation holds it
+    del cycle
+    assert freezer.check(1500, 1500, now=1.0 + heap.FREEZE_AGAIN_AFTER) == "freeze"
+    gc.collect()
+    assert alive() is not None  # frozen with the live sockets' objects
+    assert freezer.check(1600, 500, now=100.0) == "thaw"
+    assert alive() is None
