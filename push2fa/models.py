@@ -160,6 +160,12 @@ class Enrollment(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     authy_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
+    __table_args__ = (
+        # The periodic loop asks every tick whether a pending enrolment is due: a seek
+        # here, not a walk over every enrolment ever made.
+        Index("ix_enrollments_status_next_poll_at", status, next_poll_at),
+    )
+
 
 class WebhookNonce(Base):
     """Seen (nonce, signature) pairs, so a captured callback cannot be replayed."""

@@ -21,7 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, inspect, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    and_,
+    bindparam,
+    exists,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -468,51 +479,60 @@ def _next_poll(now: datetime, first_delay: float, done: int, limit: int) -> date
     return None if step is None else now + step
 
 
+# The poll's claim is built once too. Its SELECT has no status test: only pending
+# challenges have a next_poll_at (every transition clears it), and a status test would
+# steer SQLite's planner to the (status, expires_at) index, a walk over every pending
+# challenge. It walks the next_poll_at index from the oldest due.
+_POLL_IS_DUE = and_(_T.next_poll_at <= _NOW, _T.provider_uuid.is_not(None), _T.expires_at > _NOW)
+_DUE_POLLS = (
+    select(_T.id, _T.poll_count)
+    .where(_POLL_IS_DUE)
+    .order_by(_T.next_poll_at)
+    .limit(bindparam("b_limit", type_=Integer))
+)
+# Whether the sweep or the poll has anything to do at `now`: for the periodic loop's one
+# read per tick (each stops at the first row its index finds).
+EXPIRY_DUE = exists().where(_T.status == S.PENDING.value, CONDITIONS["due"])
+POLL_DUE = exists().where(_POLL_IS_DUE)
+# Not a status change: it moves the next poll forward (or clears it after the last one)
+# for those still pending that no other worker claimed first (`next_poll_at <= now`
+# again).
+_CLAIM_POLLS = (
+    update(_TABLE)
+    .where(
+        _T.id.in_(bindparam("b_ids", expanding=True)),
+        _T.status == S.PENDING.value,
+        _T.next_poll_at <= _NOW,
+    )
+    .values(
+        next_poll_at=bindparam("b_next_poll_at", type_=_T.next_poll_at.type),
+        poll_count=bindparam("b_poll_count", type_=_T.poll_count.type),
+    )
+    .returning(*(column for _, column in _FIELDS))
+)
+
+
 async def claim_polls(
     db: AsyncSession, first_delay: float, limit: int = 50, per_challenge: int = len(POLL_STEPS)
 ) -> Sequence[LoginChallenge]:
     """Pending challenges whose safety-net poll is due, at most `limit` of them, each
     claimed by pushing its next poll time forward with a conditional UPDATE, so only one
-    worker polls it. After `per_challenge` polls its next_poll_at is cleared: no more.
-    The SELECT walks the next_poll_at index from the oldest due, never the pending set."""
+    worker polls it. After `per_challenge` polls its next_poll_at is cleared: no more."""
     now = utcnow()
-    due = (
-        await db.execute(
-            # No status test here: only pending challenges have a next_poll_at (every
-            # transition clears it), and a status test would steer SQLite's planner to
-            # the (status, expires_at) index, a walk over every pending challenge.
-            select(LoginChallenge.id, LoginChallenge.poll_count)
-            .where(
-                LoginChallenge.next_poll_at <= now,
-                LoginChallenge.provider_uuid.is_not(None),
-                LoginChallenge.expires_at > now,
-            )
-            .order_by(LoginChallenge.next_poll_at)
-            .limit(limit)
-        )
-    ).all()
-    # One conditional UPDATE per backoff step (usually one or two), not one per challenge;
-    # `next_poll_at <= now` again, so a challenge another worker just claimed is skipped.
+    due = (await db.execute(_DUE_POLLS, {"now": now, "b_limit": limit})).all()
+    # One conditional UPDATE per backoff step (usually one or two), not one per challenge.
     by_step: dict[int, list[int]] = {}
     for challenge in due:
         by_step.setdefault(challenge.poll_count, []).append(challenge.id)
     claimed: list[LoginChallenge] = []
     for poll_count, ids in by_step.items():
-        result = await db.execute(
-            update(LoginChallenge)
-            .where(
-                LoginChallenge.id.in_(ids),
-                LoginChallenge.status == S.PENDING.value,
-                LoginChallenge.next_poll_at <= now,
-            )
-            .values(
-                next_poll_at=_next_poll(now, first_delay, poll_count + 1, per_challenge),
-                poll_count=poll_count + 1,
-            )
-            .returning(LoginChallenge)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        claimed.extend(result.scalars().all())
+        bound = {
+            "b_ids": ids,
+            "now": now,
+            "b_next_poll_at": _next_poll(now, first_delay, poll_count + 1, per_challenge),
+            "b_poll_count": poll_count + 1,
+        }
+        claimed.extend(await db.run_sync(_update, _CLAIM_POLLS, bound))
     await db.commit()
     return claimed
 

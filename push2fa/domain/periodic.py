@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 
 from push2fa import heap, mail_budget
 from push2fa.authy.errors import AuthyError
@@ -36,6 +36,35 @@ ENROLLMENT_POLL_START = 1.0
 ENROLLMENT_POLL_MAX = 5.0
 
 Step = Callable[[Services], Awaitable[None]]
+
+
+# Whether a pending enrolment's phone is due to be asked about.
+_ENROLMENT_DUE = and_(
+    Enrollment.status == "pending",
+    Enrollment.next_poll_at <= bindparam("now", type_=Enrollment.next_poll_at.type),
+)
+# One read answers, for the tick, which of its steps has anything to do.
+_DUE = select(
+    challenges.EXPIRY_DUE.label("expiry"),
+    challenges.POLL_DUE.label("polls"),
+    exists().where(_ENROLMENT_DUE).label("enrolments"),
+)
+
+
+async def tick_once(svc: Services) -> None:
+    """The sweep, the status poll and the enrolment watch, each only if something is due.
+
+    Most ticks nothing is: one read on a plain connection says so, where each step's own
+    session (begin, read, commit, close) cost several trips to the database's thread and
+    more Python than the read, every half second, whether or not a page was waiting."""
+    async with svc.db.engine.connect() as connection:
+        due = (await connection.execute(_DUE, {"now": utcnow()})).one()
+    if due.expiry:
+        await sweep_once(svc)
+    if due.polls:
+        await poll_once(svc)
+    if due.enrolments:
+        await watch_enrollments_once(svc)
 
 
 async def sweep_once(svc: Services) -> None:
@@ -79,21 +108,14 @@ async def poll_once(svc: Services) -> None:
                 )
 
 
+_ENROLLMENTS_DUE = select(Enrollment).where(_ENROLMENT_DUE).limit(50)
+
+
 async def watch_enrollments_once(svc: Services) -> None:
     """Ask the push service whether pending enrolments' phones have scanned the code."""
     now = utcnow()
     async with svc.db.session() as db:
-        pending = (
-            (
-                await db.execute(
-                    select(Enrollment)
-                    .where(Enrollment.status == "pending", Enrollment.next_poll_at <= now)
-                    .limit(50)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        pending = (await db.execute(_ENROLLMENTS_DUE, {"now": now})).scalars().all()
         for enrollment in pending:
             if enrollment.expires_at <= now:
                 await enrol.finish(db, svc.realtime, enrollment, "expired")
@@ -190,9 +212,7 @@ async def prune_mail_sends_once(svc: Services) -> None:
 def steps() -> tuple[tuple[Step, float], ...]:
     """Each periodic step and how often it runs, in seconds (fresh state per loop)."""
     return (
-        (sweep_once, TICK_SECONDS),
-        (poll_once, TICK_SECONDS),
-        (watch_enrollments_once, TICK_SECONDS),
+        (tick_once, TICK_SECONDS),
         (Redelivery(), REDELIVERY_INTERVAL),
         (prune_once, NONCE_PRUNE_EVERY),
         (heap.HeapFreezer(), heap.CHECK_EVERY),

@@ -6,18 +6,19 @@ status polls it is sent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from push2fa.authy.client import AuthyClient
 from push2fa.domain import challenges, periodic
-from push2fa.models import LoginChallenge, User, utcnow
+from push2fa.models import Enrollment, LoginChallenge, User, utcnow
 from push2fa.services import Services
 
 
@@ -155,3 +156,113 @@ async def test_sweep_with_nothing_due_does_not_wait_for_the_write_lock(svc, data
         holder.rollback()
         holder.close()
     assert expired == []
+
+
+@contextlib.contextmanager
+def statements_run(svc: Services) -> Iterator[list[str]]:
+    """Every statement the app's engine sends the database while the block runs."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    engine = svc.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def seed_waiting(svc: Services, count: int, first_poll_in: float = 60.0) -> list[int]:
+    """`count` pending pushes that nothing is due for yet: pages waiting on their phones."""
+    async with svc.db.session() as db:
+        user = User(username="waiting", email="w@example.com", password_hash="x", authy_id=8)
+        db.add(user)
+        await db.commit()
+        ids = []
+        for _ in range(count):
+            challenge = await challenges.create(
+                db, user, challenges.Context("10.0.0.8", "UA"), ttl=120
+            )
+            await challenges.attach_provider(db, challenge, f"uuid-{challenge.id}", first_poll_in)
+            ids.append(challenge.id)
+        return ids
+
+
+async def test_an_idle_tick_is_one_read_however_many_pages_wait(svc, push_service):
+    await seed_waiting(svc, 30)
+    async with svc.db.session() as db:
+        db.add(
+            Enrollment(
+                user_id=1,
+                expires_at=utcnow() + timedelta(minutes=5),
+                next_poll_at=utcnow() + timedelta(minutes=1),
+            )
+        )
+        await db.commit()
+    with statements_run(svc) as seen:
+        await periodic.tick_once(svc)
+    assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1, seen
+    assert not [s for s in seen if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert push_service.total == 0
+
+
+async def test_the_idle_read_seeks_indexes_and_walks_no_table(svc, database_url):
+    """Its cost must not grow with the pages waiting or the enrolments ever made."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's query plan")
+    await seed_waiting(svc, 5)
+    sql = str(periodic._DUE.compile(svc.db.engine.sync_engine))
+    async with svc.db.engine.connect() as connection:
+        plan = (
+            await connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + sql, ("pending", "x", "x", "x", "pending", "x")
+            )
+        ).all()
+    details = [row[-1] for row in plan]
+    assert not [d for d in details if d.startswith("SCAN") and "CONSTANT ROW" not in d], details
+    assert sum("USING INDEX" in d for d in details) == 3, details
+
+
+async def test_a_tick_expires_what_is_due(svc, push_service):
+    (challenge_id,) = await seed_waiting(svc, 1)
+    async with svc.db.session() as db:
+        await db.execute(
+            update(LoginChallenge)
+            .where(LoginChallenge.id == challenge_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await db.commit()
+    await periodic.tick_once(svc)
+    async with svc.db.session() as db:
+        assert (await db.get(LoginChallenge, challenge_id)).status == "expired"
+
+
+async def test_a_tick_polls_a_push_whose_callback_is_late(svc, push_service):
+    (challenge_id,) = await seed_due(svc, 1)
+    await asyncio.sleep(1.1 / svc.settings.status_polls_per_second)  # a poll's budget
+    await periodic.tick_once(svc)
+    assert push_service.polls == {f"uuid-{challenge_id}": 1}
+
+
+async def test_a_tick_asks_about_a_due_enrolment(svc, push_service):
+    """The counting push service knows no registrations: asking fails and is logged, but
+    the enrolment was claimed (its next ask moved on), so it was watched."""
+    async with svc.db.session() as db:
+        user = User(username="enrolling", email="e@example.com", password_hash="x")
+        db.add(user)
+        await db.flush()
+        enrolment = Enrollment(
+            user_id=user.id,
+            expires_at=utcnow() + timedelta(minutes=5),
+            next_poll_at=utcnow() - timedelta(seconds=1),
+        )
+        db.add(enrolment)
+        await db.commit()
+        enrolment_id = enrolment.id
+    await periodic.tick_once(svc)
+    async with svc.db.session() as db:
+        watched = await db.get(Enrollment, enrolment_id)
+        assert watched.poll_count == 1
+        assert watched.next_poll_at > utcnow()
