@@ -197,6 +197,13 @@ def _log_to_stderr() -> None:
     log.propagate = False
 
 
+def _results_file(stamp: datetime) -> Path:
+    """The day's results file; a second full run that day gets its start time too, so it
+    never overwrites the first (the record an earlier change's figures point to)."""
+    daily = RESULTS / f"{stamp:%Y-%m-%d}.json"
+    return daily if not daily.exists() else RESULTS / f"{stamp:%Y-%m-%dT%H%M}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     _log_to_stderr()
@@ -238,9 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     document["targets"] = targets.evaluate(document)
     document["targets_13"] = targets.evaluate(document, targets.TARGETS_13)
     target = args.results or (
-        SCRATCH / f"{stamp:%Y-%m-%d}-quick.json"
-        if args.quick
-        else RESULTS / f"{stamp:%Y-%m-%d}.json"
+        SCRATCH / f"{stamp:%Y-%m-%d}-quick.json" if args.quick else _results_file(stamp)
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
