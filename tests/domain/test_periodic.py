@@ -69,9 +69,9 @@ async def push_service(svc) -> AsyncIterator[CountingPushService]:
     await runner.cleanup()
 
 
-async def seed_due(svc: Services, count: int) -> list[int]:
-    """`count` pending pushes whose first poll is already due, as an attacker who knows
-    one username and keeps starting logins would leave behind."""
+async def seed_pushes(svc: Services, count: int, first_poll_in: float) -> list[int]:
+    """`count` pending pushes of one user, each first polled `first_poll_in` seconds from
+    now (negative: already due)."""
     async with svc.db.session() as db:
         user = User(username="mallory", email="m@example.com", password_hash="x", authy_id=9)
         db.add(user)
@@ -81,9 +81,15 @@ async def seed_due(svc: Services, count: int) -> list[int]:
             challenge = await challenges.create(
                 db, user, challenges.Context("10.0.0.9", "UA"), ttl=120
             )
-            await challenges.attach_provider(db, challenge, f"uuid-{challenge.id}", -1)
+            await challenges.attach_provider(db, challenge, f"uuid-{challenge.id}", first_poll_in)
             ids.append(challenge.id)
         return ids
+
+
+async def seed_due(svc: Services, count: int) -> list[int]:
+    """`count` pending pushes whose first poll is already due, as an attacker who knows
+    one username and keeps starting logins would leave behind."""
+    return await seed_pushes(svc, count, first_poll_in=-1)
 
 
 async def make_due_again(svc: Services) -> None:
@@ -174,20 +180,9 @@ def statements_run(svc: Services) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-async def seed_waiting(svc: Services, count: int, first_poll_in: float = 60.0) -> list[int]:
+async def seed_waiting(svc: Services, count: int) -> list[int]:
     """`count` pending pushes that nothing is due for yet: pages waiting on their phones."""
-    async with svc.db.session() as db:
-        user = User(username="waiting", email="w@example.com", password_hash="x", authy_id=8)
-        db.add(user)
-        await db.commit()
-        ids = []
-        for _ in range(count):
-            challenge = await challenges.create(
-                db, user, challenges.Context("10.0.0.8", "UA"), ttl=120
-            )
-            await challenges.attach_provider(db, challenge, f"uuid-{challenge.id}", first_poll_in)
-            ids.append(challenge.id)
-        return ids
+    return await seed_pushes(svc, count, first_poll_in=60.0)
 
 
 async def test_an_idle_tick_is_one_read_however_many_pages_wait(svc, push_service):
