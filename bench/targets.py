@@ -28,8 +28,9 @@ def _ok(entries: Any) -> list[dict[str, Any]]:
     return [e for e in entries or [] if isinstance(e, dict) and "error" not in e]
 
 
-def _push(results: Results, n: int) -> dict[str, Any] | None:
-    return next((e for e in _ok(results.get("push")) if e["n"] == n), None)
+def _push(results: Results, n: int, key: str = "push") -> dict[str, Any] | None:
+    """The run's entry at N of `key`'s scenario (push2fa's push, or "bare")."""
+    return next((e for e in _ok(results.get(key)) if e["n"] == n), None)
 
 
 def _largest_push(results: Results) -> dict[str, Any] | None:
@@ -138,9 +139,8 @@ def _stalled_idle(n: int) -> Callable[[Results], float | None]:
     ratio" (which would hide it)."""
 
     def measure(results: Results) -> float | None:
-        push = _push(results, n)
-        bare = next((e for e in _ok(results.get("bare")) if e["n"] == n), None)
-        ours, theirs = ((e.get("idle_probe") or {}) if e else {} for e in (push, bare))
+        entries = (_push(results, n), _push(results, n, "bare"))
+        ours, theirs = ((e.get("idle_probe") or {}) if e else {} for e in entries)
         if not ours.get("seconds") or not theirs.get("seconds"):
             return None
         floor = probe.THRESHOLD / theirs["seconds"]
