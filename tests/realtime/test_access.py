@@ -12,13 +12,14 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from sqlalchemy import event as sql_event
 from sqlalchemy import update
 from yarl import URL
 
 from push2fa.domain import challenges, enrollment
 from push2fa.domain.login_flow import SESSION_KEY
 from push2fa.models import Enrollment, User, UserSession, utcnow
-from push2fa.realtime.access import make_authorizer
+from push2fa.realtime.access import CONNECT_READS, make_authorizer
 from push2fa.realtime.rooms import CHALLENGE_EVENT, ENROLLMENT_EVENT, challenge_room, user_room
 from push2fa.web.app import create_app
 from push2fa.web.stack import build_asgi
@@ -366,3 +367,34 @@ async def test_a_change_landing_while_a_socket_connects_is_not_lost(site: Site):
     await http.close()
 
     assert completed in heard
+
+
+async def test_a_reconnect_storm_reads_through_a_few_connections_and_leaves_the_rest(app):
+    # Forty pages of one login (a restart's reconnect storm) handshake at once. Their
+    # reads take at most CONNECT_READS pooled connections at a time, so a webhook or a
+    # login arriving meanwhile still finds one free, and no more connections are opened
+    # (each kept a thread with its caches for the life of the process).
+    challenge = await _challenge(app, await _user(app, "dana", authy_id=5))
+    cookies = _session_cookie(app, {SESSION_KEY: challenge.public_id})
+    engine = app.extensions["push2fa"].db.engine.sync_engine
+    held = {"now": 0, "most": 0}
+
+    def checked_out(*_: Any) -> None:
+        held["now"] += 1
+        held["most"] = max(held["most"], held["now"])
+
+    def checked_in(*_: Any) -> None:
+        held["now"] -= 1
+
+    sql_event.listen(engine, "checkout", checked_out)
+    sql_event.listen(engine, "checkin", checked_in)
+    try:
+        authorize = make_authorizer(app)
+        joined = await asyncio.gather(*(authorize(cookies) for _ in range(40)))
+        initial = await asyncio.gather(*(state() for _, state in joined))
+    finally:
+        sql_event.remove(engine, "checkout", checked_out)
+        sql_event.remove(engine, "checkin", checked_in)
+    assert [rooms for rooms, _ in joined] == [[challenge_room(challenge.public_id)]] * 40
+    assert initial == [[(CHALLENGE_EVENT, challenges.event_payload(challenge))]] * 40
+    assert 1 < held["most"] <= CONNECT_READS
