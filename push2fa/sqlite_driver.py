@@ -11,10 +11,20 @@ Written here rather than taken from a package: no maintained driver does this fo
 aiosqlite, and what it relies on is aiosqlite's own queueing of a function to its thread
 (`Connection._execute`, the primitive every aiosqlite call is built on) and the
 aiosqlite cursor interface SQLAlchemy's adapter calls (public aiosqlite API).
+
+Write transactions also take turns here, on the event loop (`WriteTurns`), instead of
+inside SQLite. SQLite lets one connection write at a time; the others sleep in its busy
+handler (1, 2, 5, 10 … 100 ms between tries) in their threads, so a waiting webhook woke
+late, and under overload a writer could lose every try for the whole busy timeout and
+fail with "database is locked" (seen at 40 callbacks a second with a profiler attached).
+Queued on the loop, the next writer starts the moment the last one commits, in arrival
+order. SQLite's own lock still guards against other processes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from functools import partial
@@ -25,6 +35,38 @@ import aiosqlite
 
 _Description = tuple[tuple[Any, ...], ...] | None
 _Outcome = tuple[_Description, list[Any], int, int | None]
+
+# The statements before which Python's sqlite3 opens a transaction (BEGIN) when none is
+# open: INSERT, UPDATE, DELETE and REPLACE, after any leading blanks and comments. From
+# then until COMMIT or ROLLBACK the connection may hold SQLite's write lock.
+_WRITE = re.compile(
+    r"(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:insert|update|delete|replace)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def begins_write(operation: str) -> bool:
+    return _WRITE.match(operation) is not None
+
+
+class WriteTurns:
+    """One write transaction at a time per database file in this process, in the order
+    they asked. Waiting longer than SQLite's busy timeout fails the same way SQLite
+    would, so a caller sees no new kind of error."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+
+    def give_back(self) -> None:
+        self._lock.release()
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
@@ -71,9 +113,14 @@ class OneTripCursor:
         await self.close()
 
     async def _do(self, operation: str, parameters: Any, many: bool) -> OneTripCursor:
-        outcome: _Outcome = await self._connection._execute(  # type: ignore[no-untyped-call]
-            _run, self._connection._conn, operation, parameters, many
-        )
+        connection = self._connection
+        await connection.before(operation)
+        try:
+            outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
+                _run, connection._conn, operation, parameters, many
+            )
+        finally:
+            connection.settle()
         self.description, self._rows, self.rowcount, self.lastrowid = outcome
         self._next = 0
         return self
@@ -106,17 +153,65 @@ class OneTripCursor:
 
 
 class OneTripConnection(aiosqlite.Connection):
-    """An aiosqlite connection whose cursors are `OneTripCursor`s."""
+    """An aiosqlite connection whose cursors are `OneTripCursor`s, and whose write
+    transactions wait for their turn (`WriteTurns`) before their first write."""
+
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], turns: WriteTurns | None = None
+    ) -> None:
+        super().__init__(connector, 64)
+        self._turns = turns
+        self._writing = False
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
 
+    async def before(self, operation: str) -> None:
+        """Wait for this connection's turn if `operation` opens a write transaction."""
+        if self._turns is not None and not self._writing and begins_write(operation):
+            await self._turns.take()
+            self._writing = True
+
+    def settle(self) -> None:
+        """Give the turn back once no transaction is open (after COMMIT or ROLLBACK, or
+        a write that failed before SQLite began one)."""
+        if self._writing and not (self._connection is not None and self._connection.in_transaction):
+            self._writing = False
+            assert self._turns is not None
+            self._turns.give_back()
+
+    async def commit(self) -> None:
+        try:
+            await super().commit()
+        finally:
+            self.settle()
+
+    async def rollback(self) -> None:
+        try:
+            await super().rollback()
+        finally:
+            self.settle()
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            self.settle()
+
+    def stop(self) -> asyncio.Future | None:  # type: ignore[type-arg]
+        try:
+            return super().stop()
+        finally:
+            self.settle()
+
 
 def connector(database: str, **kwargs: Any) -> Callable[[], Coroutine[Any, Any, OneTripConnection]]:
-    """An `async_creator` for SQLAlchemy: opens `database` as aiosqlite.connect would."""
+    """An `async_creator` for SQLAlchemy: opens `database` as aiosqlite.connect would. Its
+    connections share one `WriteTurns`, waiting as long as sqlite3's `timeout`."""
+    turns = WriteTurns(float(kwargs.get("timeout", 5.0)))
 
     async def connect() -> OneTripConnection:
-        connection = OneTripConnection(partial(sqlite3.connect, database, **kwargs), 64)
+        connection = OneTripConnection(partial(sqlite3.connect, database, **kwargs), turns)
         # As SQLAlchemy does for its own aiosqlite connections: a connection nobody closed
         # must not keep the interpreter from exiting (aiosqlite < 0.22 was the thread).
         thread = connection if isinstance(connection, Thread) else connection._thread

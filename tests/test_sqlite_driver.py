@@ -3,17 +3,30 @@ what the stock four-trip cursor gave it: rows, rowcount, lastrowid, errors, stre
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from push2fa import db as db_module
 from push2fa.db import Database
-from push2fa.sqlite_driver import OneTripConnection
+from push2fa.sqlite_driver import OneTripConnection, begins_write
 
 metadata = MetaData()
 things = Table(
@@ -144,3 +157,97 @@ async def test_the_same_results_as_the_stock_aiosqlite_driver(engine: AsyncEngin
         assert seen[0] == seen[1]
     finally:
         await stock.dispose()
+
+
+# Write transactions take turns on the event loop (WriteTurns), not in SQLite's busy handler.
+
+
+@pytest.fixture
+def no_busy_wait(engine: AsyncEngine) -> AsyncEngine:
+    """The engine with SQLite's own busy handler off: a writer that found the write lock
+    taken would fail at once, so only the turns can keep concurrent writers apart."""
+
+    def no_wait(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.cursor().execute("PRAGMA busy_timeout=0")
+
+    event.listen(engine.sync_engine, "connect", no_wait)
+    return engine
+
+
+async def _write_slowly(engine: AsyncEngine, name: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(insert(things).values(name=name))
+        await asyncio.sleep(0.02)  # the transaction stays open across a trip to the loop
+        await conn.execute(update(things).where(things.c.name == name).values(state="done"))
+
+
+async def test_concurrent_write_transactions_take_turns(no_busy_wait: AsyncEngine):
+    names = [f"w{i}" for i in range(12)]
+    await asyncio.gather(*(_write_slowly(no_busy_wait, name) for name in names))
+    async with no_busy_wait.connect() as conn:
+        done = (await conn.execute(select(things.c.name).where(things.c.state == "done"))).all()
+    assert sorted(row.name for row in done) == sorted(names)
+
+
+async def test_the_turn_comes_back_after_rollback_failure_and_close(
+    no_busy_wait: AsyncEngine,
+):
+    async with no_busy_wait.connect() as conn:  # rolled back
+        await conn.execute(insert(things).values(name="gone"))
+        await conn.rollback()
+    with pytest.raises(IntegrityError):  # failed: SQLite had begun, SQLAlchemy rolls back
+        async with no_busy_wait.begin() as conn:
+            await conn.execute(insert(things).values(name="twice"))
+            await conn.execute(insert(things).values(name="twice"))
+    async with no_busy_wait.connect() as conn:  # closed with the transaction open
+        await conn.execute(insert(things).values(name="abandoned"))
+        await conn.invalidate()
+    async with asyncio.timeout(2):  # the turns wait 10 s: a lost turn fails here
+        await _write_slowly(no_busy_wait, "after")
+
+
+async def test_a_writer_kept_waiting_past_the_busy_timeout_fails_as_sqlite_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(db_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        async with database.engine.begin() as holder:
+            await holder.execute(insert(things).values(name="first"))
+            with pytest.raises(OperationalError, match="database is locked"):
+                async with database.engine.begin() as conn:
+                    await conn.execute(insert(things).values(name="second"))
+        async with database.engine.begin() as conn:  # and the turn moves on afterwards
+            await conn.execute(insert(things).values(name="third"))
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO t VALUES (1)",
+        "  update t SET a = 1",
+        "\n-- why\nDELETE FROM t",
+        "/* a\nb */ REPLACE INTO t VALUES (1)",
+    ],
+)
+def test_statements_that_open_a_write_transaction(sql: str):
+    assert begins_write(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "PRAGMA busy_timeout=0",
+        "-- insert\nSELECT 1",
+        "inserted",
+        "CREATE TABLE updates (a)",
+    ],
+)
+def test_statements_that_do_not(sql: str):
+    assert not begins_write(sql)
