@@ -172,10 +172,12 @@ class OneTripConnection(aiosqlite.Connection):
             await self._turns.take()
             self._writing = True
 
-    def settle(self) -> None:
+    def settle(self, closing: bool = False) -> None:
         """Give the turn back once no transaction is open (after COMMIT or ROLLBACK, or
-        a write that failed before SQLite began one)."""
-        if self._writing and not (self._connection is not None and self._connection.in_transaction):
+        a write that failed before SQLite began one), or when the connection is going
+        away: SQLite rolls its transaction back as it closes."""
+        open_ = self._connection is not None and self._connection.in_transaction
+        if self._writing and (closing or not open_):
             self._writing = False
             assert self._turns is not None
             self._turns.give_back()
@@ -196,13 +198,13 @@ class OneTripConnection(aiosqlite.Connection):
         try:
             await super().close()
         finally:
-            self.settle()
+            self.settle(closing=True)
 
     def stop(self) -> asyncio.Future | None:  # type: ignore[type-arg]
         try:
             return super().stop()
         finally:
-            self.settle()
+            self.settle(closing=True)
 
 
 def connector(database: str, **kwargs: Any) -> Callable[[], Coroutine[Any, Any, OneTripConnection]]:

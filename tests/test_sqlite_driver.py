@@ -206,6 +206,22 @@ async def test_the_turn_comes_back_after_rollback_failure_and_close(
         await _write_slowly(no_busy_wait, "after")
 
 
+async def test_the_turn_comes_back_when_a_writing_connection_is_stopped(
+    no_busy_wait: AsyncEngine,
+):
+    # The pool's forced close (terminate) stops aiosqlite's thread without waiting for it.
+    async with no_busy_wait.connect() as conn:
+        await conn.execute(insert(things).values(name="stopped"))
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        stopped = driver.stop()
+        assert stopped is not None
+        await stopped
+        await conn.invalidate()
+    async with asyncio.timeout(2):
+        await _write_slowly(no_busy_wait, "after")
+
+
 async def test_a_writer_kept_waiting_past_the_busy_timeout_fails_as_sqlite_would(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
