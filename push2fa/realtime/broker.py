@@ -175,7 +175,7 @@ class Broker:
             finally:
                 self.subscribed = False
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
                     await client.aclose()
             with contextlib.suppress(TimeoutError):  # a pause, cut short by stop
                 await asyncio.wait_for(self._stop.wait(), delay)
