@@ -43,6 +43,11 @@ SQLITE_CACHE_KIB = 256
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    mode = cursor.fetchone()
+    driver = dbapi_connection.driver_connection
+    if isinstance(driver, sqlite_driver.OneTripConnection):
+        # WAL took (an in-memory database stays "memory"): see OneTripConnection.runs_here.
+        driver.wal = mode is not None and str(mode[0]).lower() == "wal"
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -1,9 +1,12 @@
-"""SQLite statements make one trip to aiosqlite's thread each, and SQLAlchemy sees exactly
-what the stock four-trip cursor gave it: rows, rowcount, lastrowid, errors, streaming."""
+"""SQLite statements make one trip to aiosqlite's thread each, or none once their write
+transaction holds the lock, and SQLAlchemy sees exactly what the stock four-trip cursor
+gave it: rows, rowcount, lastrowid, errors, streaming."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from push2fa import db as db_module
+from push2fa import sqlite_driver
 from push2fa.db import Database
 from push2fa.sqlite_driver import OneTripConnection, begins_write
 
@@ -68,14 +72,154 @@ async def test_the_app_connects_to_sqlite_through_the_one_trip_connection(engine
 
 
 async def test_each_statement_is_one_trip_to_the_thread(engine: AsyncEngine, trips: list[str]):
-    async with engine.begin() as conn:
-        await conn.execute(insert(things).values(name="a"))
+    async with engine.connect() as conn:
         await conn.execute(select(things.c.name))
-        await conn.execute(update(things).values(state="done").returning(things.c.id))
-        del trips[:]
-        await conn.execute(select(things.c.id, things.c.name).where(things.c.name == "a"))
         assert trips == ["_run"]  # the stock cursor: cursor, execute, fetchall, close
-    assert trips == ["_run", "commit"]
+        await conn.execute(insert(things).values(name="a"))  # a transaction's first write
+        assert trips == ["_run", "_run"]
+        await conn.commit()
+    assert trips == ["_run", "_run", "commit"]
+
+
+# Once a write transaction holds SQLite's write lock (WAL), its small statements run on the
+# loop's thread: nobody can make them wait.
+
+
+@pytest.fixture
+async def threads(engine: AsyncEngine) -> AsyncIterator[list[int]]:
+    """The thread each statement that calls SQL `here()` ran in, as the pool's connections
+    record it (a function registered on each real sqlite3 connection)."""
+    seen: list[int] = []
+
+    def here() -> int:
+        seen.append(threading.get_ident())
+        return 1
+
+    def register(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection._conn.create_function("here", 0, here)
+
+    event.listen(engine.sync_engine, "connect", register)
+    await engine.dispose()  # connections made from now on carry it
+    async with engine.connect():
+        pass  # one made now, so no test counts its opening trips
+    yield seen
+
+
+async def test_after_its_first_write_a_transaction_runs_on_the_loops_thread(
+    engine: AsyncEngine, trips: list[str], threads: list[int]
+):
+    loop_thread = threading.get_ident()
+    del trips[:]
+    async with engine.begin() as conn:
+        await conn.execute(insert(things).values(name="a", state=text("'x' || here()")))
+        first = await conn.execute(insert(things).values(name="b", state=text("here()")))
+        await conn.execute(update(things).where(things.c.name == "a").values(state="done"))
+        rows = (
+            await conn.execute(select(things.c.name, text("here()")).order_by(things.c.id))
+        ).all()
+        assert trips == ["_run"]  # only the first write made the trip
+    assert trips == ["_run", "commit"]  # COMMIT may checkpoint the WAL: in the thread
+    assert threads[0] != loop_thread and set(threads[1:]) == {loop_thread}
+    assert first.inserted_primary_key == (2,) and [r.name for r in rows] == ["a", "b"]
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(things.c.name, things.c.state))).all()
+    assert sorted(tuple(row) for row in stored) == [("a", "done"), ("b", "1")]
+
+
+async def test_bulk_statements_reads_and_the_next_transaction_go_to_the_thread(
+    engine: AsyncEngine, trips: list[str]
+):
+    async with engine.begin() as conn:
+        await conn.execute(insert(things).values(name="first"))
+        await conn.execute(insert(things), [{"name": "m1"}, {"name": "m2"}])  # executemany
+        wide = sqlite_driver.INLINE_MAX_VALUES + 1
+        await conn.execute(
+            select(things.c.id).where(things.c.name.in_([f"v{i}" for i in range(wide)]))
+        )
+        assert trips == ["_run", "_run", "_run"]
+    async with engine.connect() as conn:
+        await conn.execute(select(things.c.id))  # a read outside a write transaction
+        await conn.execute(update(things).values(state="again"))  # the next one's first write
+        await conn.execute(update(things).values(state="then"))
+        await conn.rollback()
+    assert trips[3:] == ["commit", "_run", "_run", "rollback"]
+
+
+async def test_a_transaction_begun_by_hand_still_takes_the_lock_in_the_thread(
+    engine: AsyncEngine, trips: list[str]
+):
+    """An explicit BEGIN opens a transaction without the write lock: reading in it takes
+    nothing, so its first write still goes where waiting is harmless."""
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("BEGIN")
+        await conn.execute(select(things.c.id))
+        await conn.execute(insert(things).values(name="a"))
+        await conn.execute(update(things).values(state="done"))
+        await conn.commit()
+    assert trips == ["_run", "_run", "_run", "commit"]
+
+
+async def test_a_rolled_back_or_failed_transaction_keeps_nothing_of_the_loops_statements(
+    engine: AsyncEngine,
+):
+    async with engine.connect() as conn:
+        await conn.execute(insert(things).values(name="kept"))
+        await conn.commit()
+        await conn.execute(insert(things).values(name="gone"))
+        await conn.execute(update(things).values(state="changed"))  # on the loop
+        await conn.rollback()
+        await conn.execute(insert(things).values(name="also gone"))
+        with pytest.raises(IntegrityError):  # fails on the loop exactly as in the thread
+            await conn.execute(insert(things).values(name="kept"))
+        await conn.rollback()
+        stored = (await conn.execute(select(things.c.name, things.c.state))).all()
+    assert [tuple(row) for row in stored] == [("kept", "pending")]
+
+
+async def test_a_first_write_waiting_for_another_process_does_not_hold_the_loop(
+    engine: AsyncEngine, tmp_path: Path
+):
+    """Another process's transaction holds the write lock for 0.3 s: the first write waits
+    in the thread (SQLite's busy handler) while the loop goes on, then the transaction's
+    later statements run on the loop and it commits."""
+    other = sqlite3.connect(tmp_path / "driver.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        started = loop.time()
+        async with engine.begin() as conn:
+            await conn.execute(insert(things).values(name="waited"))
+            waited, ticks_then = loop.time() - started, ticks
+            await conn.execute(update(things).values(state="done"))
+    finally:
+        ticker.cancel()
+        other.close()
+    assert waited >= 0.25 and ticks_then >= 10  # the loop ran while the write waited
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(things.c.state))).scalars().all() == ["done"]
+
+
+async def test_nothing_runs_on_the_loop_without_wal(trips: list[str]):
+    database = Database("sqlite+aiosqlite://")  # in memory: journal mode "memory"
+    try:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            del trips[:]
+            await conn.execute(insert(things).values(name="a"))
+            await conn.execute(update(things).values(state="b"))
+        assert trips == ["_run", "_run", "commit"]
+    finally:
+        await database.dispose()
 
 
 async def test_rows_rowcount_and_lastrowid_are_what_sqlalchemy_expects(engine: AsyncEngine):
