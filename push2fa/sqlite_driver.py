@@ -134,7 +134,7 @@ class OneTripCursor:
 
     async def _do(self, operation: str, parameters: Any, many: bool) -> OneTripCursor:
         connection = self._connection
-        writes = await connection.before(operation)
+        await connection.before(operation)
         try:
             outcome: _Outcome
             if connection.runs_here(parameters, many):
@@ -143,7 +143,7 @@ class OneTripCursor:
                 outcome = await connection._execute(  # type: ignore[no-untyped-call]
                     _run, connection._conn, operation, parameters, many
                 )
-                connection.wrote(writes)
+                connection.wrote(operation)
         finally:
             connection.settle()
         self.description, self._rows, self.rowcount, self.lastrowid = outcome
@@ -195,14 +195,11 @@ class OneTripConnection(aiosqlite.Connection):
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
 
-    async def before(self, operation: str) -> bool:
-        """Wait for this connection's turn if `operation` opens a write transaction.
-        Returns whether `operation` writes."""
-        writes = begins_write(operation)
-        if self._turns is not None and not self._writing and writes:
+    async def before(self, operation: str) -> None:
+        """Wait for this connection's turn if `operation` opens a write transaction."""
+        if self._turns is not None and not self._writing and begins_write(operation):
             await self._turns.take()
             self._writing = True
-        return writes
 
     def runs_here(self, parameters: Any, many: bool) -> bool:
         """Whether a statement may run on the calling (event loop's) thread: only while
@@ -217,20 +214,25 @@ class OneTripConnection(aiosqlite.Connection):
             and _values(parameters) <= INLINE_MAX_VALUES
         )
 
-    def wrote(self, writes: bool) -> None:
-        """A write statement succeeded in the thread: SQLite now holds this connection's
-        write lock until its transaction ends."""
-        if writes and self._connection is not None and self._connection.in_transaction:
+    def wrote(self, operation: str) -> None:
+        """`operation` succeeded in the thread; if it wrote, SQLite now holds this
+        connection's write lock until its transaction ends."""
+        if (
+            not self._locked
+            and self._connection is not None
+            and self._connection.in_transaction
+            and begins_write(operation)
+        ):
             self._locked = True
 
     def settle(self, closing: bool = False) -> None:
         """Give the turn back once no transaction is open (after COMMIT or ROLLBACK, or
         a write that failed before SQLite began one), or when the connection is going
         away: SQLite rolls its transaction back as it closes."""
-        open_ = self._connection is not None and self._connection.in_transaction
-        if closing or not open_:
+        ended = closing or self._connection is None or not self._connection.in_transaction
+        if ended:
             self._locked = False
-        if self._writing and (closing or not open_):
+        if self._writing and ended:
             self._writing = False
             assert self._turns is not None
             self._turns.give_back()
